@@ -1,0 +1,39 @@
+"""Bring a database to the newest schema with Alembic, safely from several processes at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+
+from database.engine import write_transaction, is_sqlite
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any fixed number works: it only has to be the same in every app process.
+_PG_MIGRATION_LOCK = 7_243_001
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade (or with a revision like "-1" / "base", downgrade) the schema of `engine`.
+
+    The work runs in one transaction that first takes a lock (BEGIN IMMEDIATE on SQLite, an
+    advisory lock on PostgreSQL), so app processes starting together migrate one at a time."""
+    config = alembic_config()
+    with write_transaction(engine) as conn:
+        if not is_sqlite(conn):
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
+        config.attributes["connection"] = conn
+        if revision == "head" or not revision.startswith(("-", "base")):
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)

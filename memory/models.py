@@ -1,0 +1,62 @@
+"""Tables of the memory core: chat sessions and their messages.
+
+A session is identified by the pair (user_id, session_id): the composite primary key. A message
+references that pair (never a joined string), so a row cannot belong to two users.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database import Base
+
+ID_MAX_CHARS = 255
+
+
+class ChatSession(Base):
+    __tablename__ = "chat_sessions"
+
+    user_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    ability: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Highest turn number handed out; a turn is one user message and the answers to it.
+    last_turn: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        # Serves the sidebar: one user's sessions, newest first, keyset-paged.
+        Index("ix_chat_sessions_user_recent", "user_id", "updated_at", "session_id"),
+    )
+
+
+class ChatMessage(Base):
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    user_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS))
+    session_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS))
+    turn: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    # complete, or interrupted for an answer cut short (stop, rerun, closed tab, model failure).
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "session_id"],
+            ["chat_sessions.user_id", "chat_sessions.session_id"],
+            ondelete="CASCADE",
+        ),
+        # Serves "one session's messages in order": (turn, id) keeps a turn's answer right
+        # after its question even when two tabs write to the same session at once.
+        Index("ix_chat_messages_session_order", "user_id", "session_id", "turn", "id"),
+    )
