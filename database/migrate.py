@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from database.engine import write_transaction, is_sqlite
+from database.engine import is_sqlite, write_transaction
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number works: it only has to be the same in every app process.
