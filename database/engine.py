@@ -56,9 +56,7 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(
-                parsed.set(drivername="postgresql+psycopg").render_as_string(
-                    hide_password=False
-                )
+                parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
             )
         return create_engine(
             url,

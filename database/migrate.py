@@ -29,9 +29,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with write_transaction(engine) as conn:
         if not is_sqlite(conn):
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-            )
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         config.attributes["connection"] = conn
         if revision == "head" or not revision.startswith(("-", "base")):
             command.upgrade(config, revision)

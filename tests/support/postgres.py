@@ -6,6 +6,7 @@ run, so the cluster's files belong to the `postgres` system user and its tools r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -97,10 +98,8 @@ class PostgresCluster:
         self.start()
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

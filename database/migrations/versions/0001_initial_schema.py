@@ -47,9 +47,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
-        batch_op.create_index(
-            "ix_audit_log_subject", ["subject_user_id", "at"], unique=False
-        )
+        batch_op.create_index("ix_audit_log_subject", ["subject_user_id", "at"], unique=False)
 
     op.create_table(
         "chat_sessions",
@@ -83,9 +81,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_login_failures_username_at", ["username", "at"], unique=False
-        )
+        batch_op.create_index("ix_login_failures_username_at", ["username", "at"], unique=False)
 
     op.create_table(
         "users",
