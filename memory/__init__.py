@@ -1,0 +1,55 @@
+"""The memory core: per-user, per-session chat histories in SQL, and the chain that uses them.
+
+store = open_store()                     # embedded SQLite, or DATABASE_URL
+chain = build_chain(llm, store)
+chain.invoke({"ability": "Java", "input": "What is jvm?"},
+             config={"configurable": {"user_id": "user1", "session_id": "session1"}})
+"""
+
+from __future__ import annotations
+
+from database import get_engine, migrate
+from memory.chain import SYSTEM_PROMPT, build_chain, build_prompt, fit_history, stream_reply
+from memory.errors import InvalidContent, InvalidId, SessionNotFound, StoreError
+from memory.history import SessionHistory
+from memory.store import (
+    DEFAULT_ABILITY,
+    ChatStore,
+    SessionCursor,
+    SessionSummary,
+    StoredMessage,
+    Turn,
+    cursor_of,
+)
+from memory.validation import MAX_CONTENT_CHARS
+
+
+def open_store(url: str | None = None) -> ChatStore:
+    """A store on `url` (default: DATABASE_URL, else the embedded SQLite file), with the
+    schema migrated to the newest version."""
+    engine = get_engine(url)
+    migrate(engine)
+    return ChatStore(engine)
+
+
+__all__ = [
+    "DEFAULT_ABILITY",
+    "MAX_CONTENT_CHARS",
+    "SYSTEM_PROMPT",
+    "ChatStore",
+    "InvalidContent",
+    "InvalidId",
+    "SessionCursor",
+    "SessionHistory",
+    "SessionNotFound",
+    "SessionSummary",
+    "StoreError",
+    "StoredMessage",
+    "Turn",
+    "build_chain",
+    "build_prompt",
+    "cursor_of",
+    "fit_history",
+    "open_store",
+    "stream_reply",
+]

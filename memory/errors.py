@@ -1,0 +1,20 @@
+"""The memory core's named exceptions. All are ValueError or LookupError subclasses, so
+callers that only know LangChain's conventions still catch them."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the memory core raises on purpose."""
+
+
+class InvalidId(StoreError, ValueError):
+    """A user or session id that is empty, too long, or holds control characters."""
+
+
+class InvalidContent(StoreError, ValueError):
+    """Message content, a title or an ability the store refuses (too long, NUL, not text)."""
+
+
+class SessionNotFound(StoreError, LookupError):
+    """The (user_id, session_id) pair names no session of that user."""

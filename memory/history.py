@@ -1,0 +1,94 @@
+"""The thin adapter between the store and LangChain's BaseChatMessageHistory.
+
+BaseChatMessageHistory and RunnableWithMessageHistory are deprecated for langchain-core 2.0;
+this module and memory/chain.py are the only places that know them, so the move to LangGraph
+persistence touches these two files and nothing in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    message_chunk_to_message,
+)
+
+from memory.errors import InvalidContent
+from memory.store import DEFAULT_ABILITY, INTERRUPTED, StoredMessage, Turn
+from memory.validation import check_id
+
+if TYPE_CHECKING:
+    from memory.store import ChatStore
+
+_CLASS_OF_ROLE: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+}
+
+
+def to_langchain(message: StoredMessage) -> BaseMessage:
+    """A stored message as a LangChain message whose id is the row id."""
+    extra = {"interrupted": True} if message.status == INTERRUPTED else {}
+    return _CLASS_OF_ROLE[message.role](
+        content=message.content, id=str(message.id), additional_kwargs=extra
+    )
+
+
+def role_of(message: BaseMessage) -> tuple[str, str]:
+    """(role, text) of a LangChain message, streamed chunks normalised to plain messages."""
+    if isinstance(message, BaseMessageChunk):
+        message = message_chunk_to_message(message)
+    if not isinstance(message.content, str):
+        raise InvalidContent("only text message content can be stored")
+    if isinstance(message, HumanMessage):
+        return "human", message.content
+    if isinstance(message, AIMessage):
+        return "ai", message.content
+    if isinstance(message, SystemMessage):
+        return "system", message.content
+    raise InvalidContent(f"unsupported message type {message.type!r}")
+
+
+class SessionHistory(BaseChatMessageHistory):
+    """The history of exactly one (user_id, session_id) pair.
+
+    Inside a chain turn, `begin_turn` stores the question before the model runs; the
+    `add_messages` call that RunnableWithMessageHistory makes after a successful answer then
+    stores only the answer, into the same turn."""
+
+    def __init__(self, store: ChatStore, user_id: str, session_id: str) -> None:
+        self.store = store
+        self.user_id = check_id(user_id, "user_id")
+        self.session_id = check_id(session_id, "session_id")
+        self.open_turn: Turn | None = None
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        return [to_langchain(m) for m in self.store.load_messages(self.user_id, self.session_id)]
+
+    def begin_turn(self, question: str, *, ability: str = DEFAULT_ABILITY) -> Turn:
+        """Store the question now (or adopt `open_turn` if the caller already stored it)."""
+        if self.open_turn is None or self.open_turn.question != question:
+            self.open_turn = self.store.begin_turn(
+                self.user_id, self.session_id, question, ability=ability
+            )
+        return self.open_turn
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        pairs = [role_of(message) for message in messages]
+        turn, self.open_turn = self.open_turn, None
+        if turn is None:
+            self.store.append_messages(self.user_id, self.session_id, pairs)
+            return
+        answers = [content for role, content in pairs if role != "human"]
+        self.store.finish_turn(turn, "".join(answers))
+
+    def clear(self) -> None:
+        self.store.clear_session(self.user_id, self.session_id)

@@ -1,0 +1,481 @@
+"""The chat store: SQL-backed conversations, keyed on (user_id, session_id).
+
+Schema (memory/models.py):
+- `chat_sessions` has one row per conversation. Its primary key is the pair (user_id,
+  session_id): user2's "session1" is a different session from user1's "session1". The row holds
+  the title, the assistant's ability, timestamps, a message count and the last turn number.
+- `chat_messages` has one row per message, referencing the pair with ON DELETE CASCADE. Content
+  is plain text, stored exactly as given.
+
+Order: a conversation is a sequence of turns. A turn is one user message and the answer to it,
+numbered from 1 per session by an atomic increment on the session row. Messages are read in
+(turn, id) order, where id increases monotonically. The user's message is stored when the turn
+begins, before any model is called, so a failing or interrupted model never loses it; the answer
+joins the same turn later, so two tabs writing to one session never interleave half-turns.
+
+Isolation: every public method takes the user id, and every query carries both ids in its
+WHERE clause. There is no method that reaches a session by its session id alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from database import upsert_ignore, utcnow, write_transaction
+from memory.errors import InvalidContent, SessionNotFound
+from memory.models import ChatMessage, ChatSession
+from memory.validation import (
+    MAX_ABILITY_CHARS,
+    MAX_TITLE_CHARS,
+    check_content,
+    check_id,
+    check_label,
+)
+
+DEFAULT_ABILITY = "general knowledge"
+TITLE_FROM_QUESTION_CHARS = 60
+ROLES = ("human", "ai", "system")
+COMPLETE = "complete"
+INTERRUPTED = "interrupted"
+
+_sessions = ChatSession.__table__
+_messages = ChatMessage.__table__
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    user_id: str
+    session_id: str
+    title: str
+    ability: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    turn: int
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A turn whose question is stored; its answer is stored by `ChatStore.finish_turn`."""
+
+    user_id: str
+    session_id: str
+    number: int
+    question_id: int
+    question: str
+
+
+@dataclass(frozen=True)
+class SessionCursor:
+    """Where the next page of `list_sessions` starts: after this (updated_at, session_id)."""
+
+    updated_at: datetime
+    session_id: str
+
+
+_SUMMARY_COLUMNS = (
+    _sessions.c.user_id,
+    _sessions.c.session_id,
+    _sessions.c.title,
+    _sessions.c.ability,
+    _sessions.c.created_at,
+    _sessions.c.updated_at,
+    _sessions.c.message_count,
+)
+_MESSAGE_COLUMNS = (
+    _messages.c.id,
+    _messages.c.turn,
+    _messages.c.role,
+    _messages.c.content,
+    _messages.c.status,
+    _messages.c.created_at,
+)
+
+
+def _pair(table, user_id: str, session_id: str):
+    return and_(table.c.user_id == user_id, table.c.session_id == session_id)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _title_from(question: str) -> str:
+    line = " ".join(question.split())
+    if len(line) <= TITLE_FROM_QUESTION_CHARS:
+        return line
+    return line[: TITLE_FROM_QUESTION_CHARS - 1].rstrip() + "…"
+
+
+def new_session_id() -> str:
+    """A fresh, URL-safe, unguessable session id."""
+    return secrets.token_urlsafe(12)
+
+
+class ChatStore:
+    """Conversations of many users in one SQL database. Thread-safe; share one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Sessions -------------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        user_id: str,
+        *,
+        session_id: str | None = None,
+        title: str = "",
+        ability: str = DEFAULT_ABILITY,
+    ) -> SessionSummary:
+        """Create an empty session for `user_id` (a new random id unless one is given)."""
+        check_id(user_id, "user_id")
+        session_id = check_id(session_id or new_session_id(), "session_id")
+        title = check_label(title, "title", MAX_TITLE_CHARS)
+        ability = check_label(ability, "ability", MAX_ABILITY_CHARS) or DEFAULT_ABILITY
+        with write_transaction(self.engine) as conn:
+            self._ensure_session(conn, user_id, session_id, ability=ability, title=title)
+        summary = self.get_session(user_id, session_id)
+        assert summary is not None
+        return summary
+
+    def _ensure_session(
+        self, conn, user_id: str, session_id: str, *, ability: str, title: str = ""
+    ) -> None:
+        now = utcnow()
+        conn.execute(
+            upsert_ignore(conn, _sessions).values(
+                user_id=user_id,
+                session_id=session_id,
+                title=title,
+                ability=ability,
+                created_at=now,
+                updated_at=now,
+                message_count=0,
+                last_turn=0,
+            )
+        )
+
+    def get_session(self, user_id: str, session_id: str) -> SessionSummary | None:
+        """The session, or None if `user_id` has no session with that id."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(*_SUMMARY_COLUMNS).where(_pair(_sessions, user_id, session_id))
+            ).first()
+        return SessionSummary(*row) if row else None
+
+    def list_sessions(
+        self, user_id: str, limit: int = 50, *, after: SessionCursor | None = None
+    ) -> list[SessionSummary]:
+        """The user's sessions, most recently updated first; pass `after=cursor_of(last)`
+        for the next page."""
+        check_id(user_id, "user_id")
+        query = select(*_SUMMARY_COLUMNS).where(_sessions.c.user_id == user_id)
+        if after is not None:
+            query = query.where(
+                or_(
+                    _sessions.c.updated_at < after.updated_at,
+                    and_(
+                        _sessions.c.updated_at == after.updated_at,
+                        _sessions.c.session_id < after.session_id,
+                    ),
+                )
+            )
+        query = query.order_by(_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(max(1, limit))).all()
+        return [SessionSummary(*row) for row in rows]
+
+    def count_sessions(self, user_id: str) -> int:
+        """How many sessions the user has."""
+        check_id(user_id, "user_id")
+        with self.engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    select(func.count())
+                    .select_from(_sessions)
+                    .where(_sessions.c.user_id == user_id)
+                )
+                or 0
+            )
+
+    def search_sessions(self, user_id: str, query: str, limit: int = 50) -> list[SessionSummary]:
+        """The user's sessions whose title or any message contains `query` (case-insensitive
+        for ASCII; % and _ match literally), most recent first."""
+        check_id(user_id, "user_id")
+        text = check_label(query, "search", MAX_TITLE_CHARS)
+        if not text:
+            return self.list_sessions(user_id, limit)
+        pattern = _like_pattern(text.lower())
+        in_messages = exists().where(
+            _pair(_messages, user_id, _sessions.c.session_id),
+            func.lower(_messages.c.content).like(pattern, escape="\\"),
+        )
+        statement = (
+            select(*_SUMMARY_COLUMNS)
+            .where(
+                _sessions.c.user_id == user_id,
+                or_(func.lower(_sessions.c.title).like(pattern, escape="\\"), in_messages),
+            )
+            .order_by(_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+            .limit(max(1, limit))
+        )
+        with self.engine.connect() as conn:
+            return [SessionSummary(*row) for row in conn.execute(statement)]
+
+    def rename_session(self, user_id: str, session_id: str, title: str) -> None:
+        """Give the session a new title; raises SessionNotFound if it is not the user's."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        title = check_label(title, "title", MAX_TITLE_CHARS)
+        if not title:
+            raise InvalidContent("the title is empty")
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                update(_sessions).where(_pair(_sessions, user_id, session_id)).values(title=title)
+            )
+        if result.rowcount == 0:
+            raise SessionNotFound(f"no session {session_id!r} for this user")
+
+    def delete_session(self, user_id: str, session_id: str) -> bool:
+        """Delete the session and all its messages. True if there was one to delete."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with write_transaction(self.engine) as conn:
+            # Messages go first explicitly: the cascade would do it, but not on an SQLite
+            # connection opened by a tool without PRAGMA foreign_keys.
+            conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
+            result = conn.execute(delete(_sessions).where(_pair(_sessions, user_id, session_id)))
+        return result.rowcount > 0
+
+    # Messages -------------------------------------------------------------------------------
+
+    def get_history(self, user_id: str, session_id: str):
+        """A LangChain chat history for exactly this (user_id, session_id) pair."""
+        from memory.history import SessionHistory
+
+        return SessionHistory(self, user_id, session_id)
+
+    def load_messages(self, user_id: str, session_id: str) -> list[StoredMessage]:
+        """The session's messages in conversation order (empty if there is no such session)."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        statement = (
+            select(*_MESSAGE_COLUMNS)
+            .where(_pair(_messages, user_id, session_id))
+            .order_by(_messages.c.turn, _messages.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [StoredMessage(*row) for row in conn.execute(statement)]
+
+    def begin_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        question: str,
+        *,
+        ability: str = DEFAULT_ABILITY,
+    ) -> Turn:
+        """Store the user's question as a new turn, creating the session on first use.
+
+        If the session's last turn is this same question still unanswered (a retry after a
+        failure), that turn is reused instead of storing the question twice."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        question = check_content(question, allow_empty=False)
+        ability = check_label(ability, "ability", MAX_ABILITY_CHARS) or DEFAULT_ABILITY
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            self._ensure_session(conn, user_id, session_id, ability=ability)
+            last = conn.execute(
+                select(_messages.c.id, _messages.c.turn, _messages.c.role, _messages.c.content)
+                .where(_pair(_messages, user_id, session_id))
+                .order_by(_messages.c.turn.desc(), _messages.c.id.desc())
+                .limit(1)
+            ).first()
+            if last is not None and last.role == "human" and last.content == question:
+                conn.execute(
+                    update(_sessions)
+                    .where(_pair(_sessions, user_id, session_id))
+                    .values(updated_at=now)
+                )
+                return Turn(user_id, session_id, last.turn, last.id, question)
+            number = conn.execute(
+                update(_sessions)
+                .where(_pair(_sessions, user_id, session_id))
+                .values(
+                    last_turn=_sessions.c.last_turn + 1,
+                    message_count=_sessions.c.message_count + 1,
+                    updated_at=now,
+                    title=func.coalesce(func.nullif(_sessions.c.title, ""), _title_from(question)),
+                )
+                .returning(_sessions.c.last_turn)
+            ).scalar_one()
+            question_id = conn.execute(
+                _messages.insert()
+                .values(
+                    user_id=user_id,
+                    session_id=session_id,
+                    turn=number,
+                    role="human",
+                    content=question,
+                    status=COMPLETE,
+                    created_at=now,
+                )
+                .returning(_messages.c.id)
+            ).scalar_one()
+        return Turn(user_id, session_id, number, question_id, question)
+
+    def finish_turn(self, turn: Turn, answer: str, *, status: str = COMPLETE) -> None:
+        """Store the answer to `turn`, replacing any earlier answer to it (so a retry or a
+        repeated save never duplicates). Raises SessionNotFound if the session was deleted."""
+        answer = check_content(answer)
+        if status not in (COMPLETE, INTERRUPTED):
+            raise ValueError(f"unknown status {status!r}")
+        now = utcnow()
+        try:
+            with write_transaction(self.engine) as conn:
+                replaced = conn.execute(
+                    delete(_messages).where(
+                        _pair(_messages, turn.user_id, turn.session_id),
+                        _messages.c.turn == turn.number,
+                        _messages.c.role != "human",
+                    )
+                ).rowcount
+                updated = conn.execute(
+                    update(_sessions)
+                    .where(_pair(_sessions, turn.user_id, turn.session_id))
+                    .values(message_count=_sessions.c.message_count + 1 - replaced, updated_at=now)
+                ).rowcount
+                if updated == 0:
+                    raise SessionNotFound("the session was deleted before the answer arrived")
+                conn.execute(
+                    _messages.insert().values(
+                        user_id=turn.user_id,
+                        session_id=turn.session_id,
+                        turn=turn.number,
+                        role="ai",
+                        content=answer,
+                        status=status,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as error:
+            raise SessionNotFound("the session was deleted before the answer arrived") from error
+
+    def reopen_last_turn(self, user_id: str, session_id: str) -> Turn | None:
+        """Remove the answer of the session's last turn so it can be answered again; the
+        question stays. None when the session has no turn."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with write_transaction(self.engine) as conn:
+            question = conn.execute(
+                select(_messages.c.id, _messages.c.turn, _messages.c.content)
+                .where(_pair(_messages, user_id, session_id), _messages.c.role == "human")
+                .order_by(_messages.c.turn.desc(), _messages.c.id.desc())
+                .limit(1)
+            ).first()
+            if question is None:
+                return None
+            removed = conn.execute(
+                delete(_messages).where(
+                    _pair(_messages, user_id, session_id),
+                    _messages.c.turn == question.turn,
+                    _messages.c.role != "human",
+                )
+            ).rowcount
+            conn.execute(
+                update(_sessions)
+                .where(_pair(_sessions, user_id, session_id))
+                .values(message_count=_sessions.c.message_count - removed)
+            )
+        return Turn(user_id, session_id, question.turn, question.id, question.content)
+
+    def append_messages(
+        self, user_id: str, session_id: str, messages: Sequence[tuple[str, str]]
+    ) -> None:
+        """Append (role, content) pairs in order: each human message opens a new turn, other
+        roles join the current one. Used by the LangChain adapter and by imports."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        checked = []
+        for role, content in messages:
+            if role not in ROLES:
+                raise InvalidContent(f"unsupported message role {role!r}; use one of {ROLES}")
+            checked.append((role, check_content(content)))
+        if not checked:
+            return
+        now = utcnow()
+        first_question = next((content for role, content in checked if role == "human"), "")
+        with write_transaction(self.engine) as conn:
+            self._ensure_session(conn, user_id, session_id, ability=DEFAULT_ABILITY)
+            # The row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)
+            # makes the turn numbers below ours alone.
+            turn = conn.execute(
+                select(_sessions.c.last_turn)
+                .where(_pair(_sessions, user_id, session_id))
+                .with_for_update()
+            ).scalar_one()
+            rows = []
+            for role, content in checked:
+                # A question opens a turn; answers before any question stay in turn 0.
+                turn += role == "human"
+                rows.append(
+                    {
+                        "user_id": user_id,
+                        "session_id": session_id,
+                        "turn": turn,
+                        "role": role,
+                        "content": content,
+                        "status": COMPLETE,
+                        "created_at": now,
+                    }
+                )
+            conn.execute(
+                update(_sessions)
+                .where(_pair(_sessions, user_id, session_id))
+                .values(
+                    last_turn=turn,
+                    message_count=_sessions.c.message_count + len(rows),
+                    updated_at=now,
+                    title=func.coalesce(
+                        func.nullif(_sessions.c.title, ""), _title_from(first_question)
+                    ),
+                )
+            )
+            conn.execute(_messages.insert(), rows)
+
+    def clear_session(self, user_id: str, session_id: str) -> None:
+        """Delete every message of the session, keeping the session itself."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
+            conn.execute(
+                update(_sessions)
+                .where(_pair(_sessions, user_id, session_id))
+                .values(message_count=0, updated_at=utcnow())
+            )
+
+
+def cursor_of(summary: SessionSummary) -> SessionCursor:
+    """The cursor that continues a listing after `summary`."""
+    return SessionCursor(summary.updated_at, summary.session_id)
