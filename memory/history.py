@@ -35,10 +35,12 @@ _CLASS_OF_ROLE: dict[str, type[BaseMessage]] = {
 
 def to_langchain(message: StoredMessage) -> BaseMessage:
     """A stored message as a LangChain message whose id is the row id."""
-    extra = {"interrupted": True} if message.status == INTERRUPTED else {}
-    return _CLASS_OF_ROLE[message.role](
-        content=message.content, id=str(message.id), additional_kwargs=extra
-    )
+    return _message(message.id, message.role, message.content, message.status)
+
+
+def _message(row_id: int, role: str, content: str, status: str) -> BaseMessage:
+    extra = {"interrupted": True} if status == INTERRUPTED else {}
+    return _CLASS_OF_ROLE[role](content=content, id=str(row_id), additional_kwargs=extra)
 
 
 def role_of(message: BaseMessage) -> tuple[str, str]:
@@ -71,7 +73,8 @@ class SessionHistory(BaseChatMessageHistory):
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        return [to_langchain(m) for m in self.store.load_messages(self.user_id, self.session_id)]
+        rows = self.store.load_conversation(self.user_id, self.session_id)
+        return [_message(*row) for row in rows]
 
     def begin_turn(self, question: str, *, ability: str = DEFAULT_ABILITY) -> Turn:
         """Store the question now (or adopt `open_turn` if the caller already stored it)."""

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from database import upsert_ignore, utcnow, write_transaction
@@ -104,6 +104,26 @@ _MESSAGE_COLUMNS = (
     _messages.c.content,
     _messages.c.status,
     _messages.c.created_at,
+)
+
+
+# The hot reads are built once: building a select costs more than running it on SQLite.
+_BY_PAIR = and_(
+    _messages.c.user_id == bindparam("user_id"), _messages.c.session_id == bindparam("session_id")
+)
+_ORDER = (_messages.c.turn, _messages.c.id)
+_LOAD_MESSAGES = select(*_MESSAGE_COLUMNS).where(_BY_PAIR).order_by(*_ORDER)
+_LOAD_CONVERSATION = (
+    select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.status)
+    .where(_BY_PAIR)
+    .order_by(*_ORDER)
+)
+_SESSIONS_BY_RECENCY = (_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+_LIST_SESSIONS = (
+    select(*_SUMMARY_COLUMNS)
+    .where(_sessions.c.user_id == bindparam("user_id"))
+    .order_by(*_SESSIONS_BY_RECENCY)
+    .limit(bindparam("limit"))
 )
 
 
@@ -188,6 +208,10 @@ class ChatStore:
         """The user's sessions, most recently updated first; pass `after=cursor_of(last)`
         for the next page."""
         check_id(user_id, "user_id")
+        if after is None:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_LIST_SESSIONS, {"user_id": user_id, "limit": max(1, limit)})
+                return [SessionSummary(*row) for row in rows]
         query = select(*_SUMMARY_COLUMNS).where(_sessions.c.user_id == user_id)
         if after is not None:
             query = query.where(
@@ -199,7 +223,7 @@ class ChatStore:
                     ),
                 )
             )
-        query = query.order_by(_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+        query = query.order_by(*_SESSIONS_BY_RECENCY)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(max(1, limit))).all()
         return [SessionSummary(*row) for row in rows]
@@ -235,7 +259,7 @@ class ChatStore:
                 _sessions.c.user_id == user_id,
                 or_(func.lower(_sessions.c.title).like(pattern, escape="\\"), in_messages),
             )
-            .order_by(_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+            .order_by(*_SESSIONS_BY_RECENCY)
             .limit(max(1, limit))
         )
         with self.engine.connect() as conn:
@@ -278,13 +302,18 @@ class ChatStore:
         """The session's messages in conversation order (empty if there is no such session)."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        statement = (
-            select(*_MESSAGE_COLUMNS)
-            .where(_pair(_messages, user_id, session_id))
-            .order_by(_messages.c.turn, _messages.c.id)
-        )
         with self.engine.connect() as conn:
-            return [StoredMessage(*row) for row in conn.execute(statement)]
+            rows = conn.execute(_LOAD_MESSAGES, {"user_id": user_id, "session_id": session_id})
+            return [StoredMessage(*row) for row in rows]
+
+    def load_conversation(self, user_id: str, session_id: str) -> list[tuple[int, str, str, str]]:
+        """(id, role, content, status) of the session's messages in order: what a prompt needs,
+        without the timestamps that `load_messages` also parses."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with self.engine.connect() as conn:
+            rows = conn.execute(_LOAD_CONVERSATION, {"user_id": user_id, "session_id": session_id})
+            return [tuple(row) for row in rows]
 
     def begin_turn(
         self,
