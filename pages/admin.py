@@ -1,0 +1,264 @@
+"""Admin: users, stored histories (opened only with a recorded reason), the audit log, usage,
+retention. Registered in app.py for admins only; `require_admin` guards it again here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+from memory.retention import last_purge, retention_days, run_retention, set_retention_days
+from memory.stats import active_users_per_day, messages_per_day, user_usage
+from ui.auth import require_admin
+
+import audit
+from accounts import (
+    AccountError,
+    count_accounts,
+    find_account,
+    get_account,
+    list_accounts,
+    set_disabled,
+    set_role,
+    set_signup_enabled,
+    signup_enabled,
+    unlock,
+)
+from ui.resources import chat_store
+from ui.text import plain
+
+USERS_PER_PAGE = 50
+
+admin = require_admin()
+store = chat_store()
+engine = store.engine
+
+st.title("Admin")
+users_tab, histories_tab, audit_tab, usage_tab, retention_tab = st.tabs(
+    ["Users", "Stored histories", "Audit log", "Usage", "Retention"]
+)
+
+with users_tab:
+    search_column, sort_column, order_column = st.columns([3, 2, 1])
+    search = search_column.text_input("Search users", placeholder="Name or username")
+    sort = sort_column.selectbox(
+        "Sort by",
+        ["created_at", "username", "last_active_at", "role"],
+        format_func=lambda name: name.replace("_", " ").capitalize(),
+    )
+    descending = order_column.toggle("Newest / Z first", value=False)
+    total = count_accounts(engine, search=search)
+    pages = max(1, -(-total // USERS_PER_PAGE))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
+    accounts = list_accounts(
+        engine,
+        search=search,
+        sort=sort,
+        descending=descending,
+        offset=(page - 1) * USERS_PER_PAGE,
+        limit=USERS_PER_PAGE,
+    )
+    usage = user_usage(store, user_ids=[account.id for account in accounts])
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "username": account.username,
+                    "name": account.display_name,
+                    "role": account.role,
+                    "created": account.created_at,
+                    "last active": account.last_active_at,
+                    "sessions": usage[account.id].sessions,
+                    "messages": usage[account.id].messages,
+                    "≈ tokens": usage[account.id].approx_tokens,
+                    "state": "disabled"
+                    if account.disabled
+                    else "locked"
+                    if account.locked_until and account.locked_until > dt.datetime.now(dt.UTC)
+                    else "active",
+                }
+                for account in accounts
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+    st.caption(f"{total:,} users")
+
+    st.subheader("Change an account")
+    with st.form("account_action"):
+        username = st.text_input("Username")
+        action = st.selectbox(
+            "Action", ["Disable", "Enable", "Unlock", "Make admin", "Make ordinary user"]
+        )
+        if st.form_submit_button("Apply"):
+            target = find_account(engine, username=username.strip().lower())
+            if target is None:
+                st.error("No such user.")
+            else:
+                try:
+                    if action in ("Disable", "Enable"):
+                        set_disabled(engine, user_id=target.id, disabled=action == "Disable")
+                        event = audit.USER_DISABLED if action == "Disable" else audit.USER_ENABLED
+                    elif action == "Unlock":
+                        unlock(engine, user_id=target.id)
+                        event = audit.USER_UNLOCKED
+                    else:
+                        role = "admin" if action == "Make admin" else "user"
+                        set_role(engine, user_id=target.id, role=role)
+                        event = audit.ROLE_CHANGED
+                    audit.record(
+                        engine,
+                        actor_id=admin.id,
+                        action=event,
+                        subject_user_id=target.id,
+                        detail=action,
+                    )
+                    st.success(f"{action}: {target.username}")
+                except AccountError as error:
+                    st.error(str(error))
+
+    enabled = signup_enabled(engine)
+    wanted = st.toggle("Anyone may create an account", value=enabled)
+    if wanted != enabled:
+        set_signup_enabled(engine, enabled=wanted)
+        audit.record(
+            engine, actor_id=admin.id, action=audit.SIGNUP_TOGGLED, detail=f"enabled={wanted}"
+        )
+        st.rerun()
+
+with histories_tab:
+    st.write("Choose a user to see their sessions. Opening a history is recorded with your reason.")
+    owner_name = st.text_input("Owner's username", key="history_owner")
+    owner = find_account(engine, username=owner_name.strip().lower()) if owner_name else None
+    if owner_name and owner is None:
+        st.error("No such user.")
+    if owner is not None:
+        sessions = store.list_sessions(owner.id, limit=200)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "title": summary.title,
+                        "ability": summary.ability,
+                        "created": summary.created_at,
+                        "updated": summary.updated_at,
+                        "messages": summary.message_count,
+                        "session id": summary.session_id,
+                    }
+                    for summary in sessions
+                ]
+            ),
+            hide_index=True,
+            use_container_width=True,
+        )
+        with st.form("open_history"):
+            choice = st.selectbox(
+                "Session",
+                sessions,
+                format_func=lambda summary: f"{summary.title or 'New chat'} · {summary.session_id}",
+            )
+            reason = st.text_input("Reason for opening it (recorded, shown to the user)")
+            opened = st.form_submit_button("Open read-only")
+        if opened:
+            if choice is None:
+                st.error("Choose a session.")
+            elif not reason.strip():
+                st.error("Give a reason first: nothing is shown without one.")
+            else:
+                audit.record(
+                    engine,
+                    actor_id=admin.id,
+                    action=audit.HISTORY_VIEWED,
+                    subject_user_id=owner.id,
+                    session_id=choice.session_id,
+                    reason=reason.strip(),
+                )
+                st.subheader(plain(choice.title or "New chat"))
+                for message in store.load_messages(owner.id, choice.session_id):
+                    st.markdown(
+                        f"**{message.role}** · {message.created_at:%Y-%m-%d %H:%M:%S} UTC"
+                        + (" · interrupted" if message.status == "interrupted" else "")
+                    )
+                    st.text(message.content)
+
+with audit_tab:
+    filter_columns = st.columns(3)
+    action_filter = filter_columns[0].selectbox("Action", ["(all)", *audit.ACTIONS])
+    since = filter_columns[1].date_input("From", value=None)
+    until = filter_columns[2].date_input("Until", value=None)
+    filters = {
+        "action": None if action_filter == "(all)" else action_filter,
+        "since": dt.datetime.combine(since, dt.time.min, dt.UTC) if since else None,
+        "until": dt.datetime.combine(until, dt.time.max, dt.UTC) if until else None,
+    }
+    events = audit.list_events(engine, limit=500, **filters)
+    names: dict[str, str] = {}
+
+    def name_of(user_id: str | None) -> str:
+        if not user_id:
+            return ""
+        if user_id not in names:
+            account = get_account(engine, user_id=user_id)
+            names[user_id] = account.username if account else f"(erased {user_id[:8]})"
+        return names[user_id]
+
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "time": event.at,
+                    "admin": name_of(event.actor_id),
+                    "action": event.action,
+                    "owner": name_of(event.subject_user_id),
+                    "session": event.session_id or "",
+                    "reason": event.reason,
+                    "detail": event.detail,
+                }
+                for event in events
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+    st.download_button(
+        "Download as CSV",
+        audit.events_csv(engine, **filters),
+        file_name="audit-log.csv",
+        mime="text/csv",
+    )
+
+with usage_tab:
+    per_day = pd.DataFrame(messages_per_day(store, days=30), columns=["day", "messages"])
+    active = pd.DataFrame(active_users_per_day(store, days=30), columns=["day", "active users"])
+    st.subheader("Messages per day (30 days)")
+    st.bar_chart(per_day, x="day", y="messages")
+    st.subheader("Active users per day (30 days)")
+    st.line_chart(active, x="day", y="active users")
+
+with retention_tab:
+    days = retention_days(engine)
+    st.write(
+        "Sessions untouched for longer than the retention period are deleted at app start, "
+        "daily while the app runs, and by `python -m manage purge`."
+    )
+    st.metric("Policy", "keep forever" if days is None else f"{days} days")
+    with st.form("retention"):
+        keep_forever = st.checkbox("Keep forever", value=days is None)
+        new_days = st.number_input("Days", min_value=1, max_value=36500, value=days or 365)
+        if st.form_submit_button("Save policy"):
+            set_retention_days(
+                engine, days=None if keep_forever else int(new_days), actor_id=admin.id
+            )
+            st.rerun()
+    purge = last_purge(engine)
+    if purge:
+        st.caption(
+            f"Last purge {purge['at']}: {purge['sessions']} sessions and {purge['messages']} "
+            "messages removed."
+        )
+    else:
+        st.caption("No purge has run yet.")
+    if st.button("Purge now"):
+        counts = run_retention(store, actor_id=admin.id)
+        st.success(f"Removed {counts.sessions} sessions and {counts.messages} messages.")
