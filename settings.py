@@ -20,11 +20,14 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | AUTH_COOKIE_KEY         | (generated once into DATA_DIR)    | HS256 key signing the sign-in cookie     |
 | AUTH_COOKIE_NAME        | chat_auth                         | cookie name                              |
 | AUTH_COOKIE_DAYS        | 7                                 | cookie lifetime in days                  |
+| PASSWORD_HASH_ROUNDS    | 12                                | bcrypt cost of stored password hashes    |
+| SECRETS_FILE            | .streamlit/secrets.toml           | where the secrets file is read from      |
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -95,3 +98,73 @@ def data_dir() -> Path:
 def database_url() -> str:
     """DATABASE_URL, or the embedded SQLite file in the data directory."""
     return get("DATABASE_URL") or f"sqlite:///{data_dir() / 'chat.db'}"
+
+
+# Keys published in streamlit-authenticator's documentation and common tutorials: anyone who
+# knows one could forge a sign-in cookie, so the app refuses them outright.
+KNOWN_DEFAULT_COOKIE_KEYS = frozenset(
+    {
+        "some_key",
+        "some_signature_key",
+        "some_cookie_key",
+        "random_signature_key",
+        "abcdef",
+        "key",
+        "secret",
+        "secret_key",
+        "your_secret_key",
+        "changeme",
+        "change-me",
+        "password",
+    }
+)
+MIN_COOKIE_KEY_CHARS = 32
+COOKIE_KEY_FILE = "cookie_key"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or unsafe; the message says which one and how to fix it."""
+
+
+def auth_cookie_key() -> str:
+    """The key that signs sign-in cookies: AUTH_COOKIE_KEY, or, on the embedded default only,
+    a random key generated once and kept in the data directory.
+
+    A shared database (DATABASE_URL) means several app processes that must share one key, so
+    there the key must be configured. A known default or short key is refused everywhere."""
+    configured = get("AUTH_COOKIE_KEY")
+    if configured is not None:
+        if configured.strip().lower() in KNOWN_DEFAULT_COOKIE_KEYS:
+            raise ConfigurationError(
+                "AUTH_COOKIE_KEY is a published default key: anyone could forge a sign-in. "
+                "Generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if len(configured) < MIN_COOKIE_KEY_CHARS:
+            raise ConfigurationError(
+                f"AUTH_COOKIE_KEY is {len(configured)} characters; use at least "
+                f"{MIN_COOKIE_KEY_CHARS} random characters."
+            )
+        return configured
+    if get("DATABASE_URL") is not None:
+        raise ConfigurationError(
+            "AUTH_COOKIE_KEY is not set. With DATABASE_URL every app process must share one "
+            "sign-in key: set AUTH_COOKIE_KEY in the environment or .streamlit/secrets.toml."
+        )
+    path = data_dir() / COOKIE_KEY_FILE
+    if not path.exists():
+        # Written aside then hard-linked into place: link() fails if the file exists, so two
+        # processes starting together agree on one complete key.
+        draft = path.with_name(f"{COOKIE_KEY_FILE}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < MIN_COOKIE_KEY_CHARS:
+        raise ConfigurationError(f"the generated cookie key in {path} is damaged; delete it")
+    return key

@@ -32,6 +32,8 @@ class ChatSession(Base):
     __table_args__ = (
         # Serves the sidebar: one user's sessions, newest first, keyset-paged.
         Index("ix_chat_sessions_user_recent", "user_id", "updated_at", "session_id"),
+        # Serves retention: sessions untouched since a cut-off, across all users.
+        Index("ix_chat_sessions_updated_at", "updated_at"),
     )
 
 
@@ -59,4 +61,6 @@ class ChatMessage(Base):
         # Serves "one session's messages in order": (turn, id) keeps a turn's answer right
         # after its question even when two tabs write to the same session at once.
         Index("ix_chat_messages_session_order", "user_id", "session_id", "turn", "id"),
+        # Serves the admin's usage chart: messages per day.
+        Index("ix_chat_messages_created_at", "created_at"),
     )

@@ -7,9 +7,6 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from memory.retention import last_purge, retention_days, run_retention, set_retention_days
-from memory.stats import active_users_per_day, messages_per_day, user_usage
-from ui.auth import require_admin
 
 import audit
 from accounts import (
@@ -24,6 +21,9 @@ from accounts import (
     signup_enabled,
     unlock,
 )
+from memory.retention import last_purge, purge_expired, retention_days, set_retention_days
+from memory.stats import active_users_per_day, messages_per_day, user_usage
+from ui.auth import require_admin
 from ui.resources import chat_store
 from ui.text import plain
 
@@ -247,18 +247,29 @@ with retention_tab:
         keep_forever = st.checkbox("Keep forever", value=days is None)
         new_days = st.number_input("Days", min_value=1, max_value=36500, value=days or 365)
         if st.form_submit_button("Save policy"):
-            set_retention_days(
-                engine, days=None if keep_forever else int(new_days), actor_id=admin.id
+            chosen = None if keep_forever else int(new_days)
+            set_retention_days(engine, days=chosen)
+            audit.record(
+                engine,
+                actor_id=admin.id,
+                action=audit.RETENTION_CHANGED,
+                detail="keep forever" if chosen is None else f"days={chosen}",
             )
             st.rerun()
     purge = last_purge(engine)
     if purge:
         st.caption(
-            f"Last purge {purge['at']}: {purge['sessions']} sessions and {purge['messages']} "
-            "messages removed."
+            f"Last purge {purge.at:%Y-%m-%d %H:%M} UTC: {purge.sessions} sessions and "
+            f"{purge.messages} messages removed."
         )
     else:
         st.caption("No purge has run yet.")
     if st.button("Purge now"):
-        counts = run_retention(store, actor_id=admin.id)
+        counts = purge_expired(store)
+        audit.record(
+            engine,
+            actor_id=admin.id,
+            action=audit.RETENTION_PURGED,
+            detail=f"sessions={counts.sessions} messages={counts.messages}",
+        )
         st.success(f"Removed {counts.sessions} sessions and {counts.messages} messages.")

@@ -1,4 +1,4 @@
-"""My data: who opened my chats and why, download everything, delete my account."""
+"""My data: who opened my chats and why, download or import everything, delete my account."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 
 import pandas as pd
 import streamlit as st
-from memory.erasure import delete_user_content
-from memory.export import export_user_json, export_user_markdown
-from ui.auth import current_account, sign_out
 
+import accounts
 import audit
-from accounts import authenticate, delete_account, get_account
+from memory import InvalidContent
+from memory.erasure import delete_user_content
+from memory.export import export_user_json, export_user_markdown, import_user_json
+from ui.auth import current_account, sign_out
 from ui.resources import chat_store
 
 account = current_account()
@@ -25,8 +26,12 @@ views = audit.list_events(
     engine, subject_user_id=account.id, action=audit.HISTORY_VIEWED, limit=200
 )
 if views:
-    titles = {}
+    admins: dict[str, str] = {}
+    titles: dict[str, str] = {}
     for event in views:
+        if event.actor_id and event.actor_id not in admins:
+            admin = accounts.get_account(engine, user_id=event.actor_id)
+            admins[event.actor_id] = admin.username if admin else "(deleted administrator)"
         if event.session_id and event.session_id not in titles:
             summary = store.get_session(account.id, event.session_id)
             titles[event.session_id] = summary.title if summary else "(deleted chat)"
@@ -34,10 +39,8 @@ if views:
         pd.DataFrame(
             [
                 {
-                    "when": event.at,
-                    "admin": (get_account(engine, user_id=event.actor_id) or account).username
-                    if event.actor_id
-                    else "",
+                    "when (UTC)": event.at,
+                    "administrator": admins.get(event.actor_id or "", ""),
                     "chat": titles.get(event.session_id or "", ""),
                     "reason": event.reason,
                 }
@@ -65,10 +68,21 @@ right.download_button(
     mime="text/markdown",
 )
 
+st.subheader("Import chats")
+with st.form("import", clear_on_submit=True):
+    upload = st.file_uploader("A JSON file downloaded from this app", type=["json"])
+    if st.form_submit_button("Import") and upload is not None:
+        try:
+            imported = import_user_json(store, user_id=account.id, data=json.load(upload))
+        except (InvalidContent, json.JSONDecodeError, UnicodeDecodeError) as error:
+            st.error(f"Nothing was imported: {error}")
+        else:
+            st.success(f"Imported {imported} chats.")
+
 st.subheader("Delete my account")
 st.write(
     "This deletes your account and every chat and message, at once and for good. The audit log "
-    "keeps only ids and times of past events."
+    "keeps only ids and times of past events, never content."
 )
 with st.form("erase"):
     password = st.text_input("Your password", type="password")
@@ -76,13 +90,22 @@ with st.form("erase"):
     if st.form_submit_button("Delete my account and all my chats", type="primary"):
         if not confirmed:
             st.error("Tick the box to confirm.")
-        elif authenticate(engine, username=account.username, password=password).account is None:
+        elif (
+            accounts.authenticate(engine, username=account.username, password=password).account
+            is None
+        ):
             st.error("That password is not right.")
         else:
-            delete_user_content(store, user_id=account.id)
-            audit.scrub_subject(engine, subject_user_id=account.id)
-            audit.record(
-                engine, actor_id=None, action=audit.ACCOUNT_ERASED, subject_user_id=account.id
-            )
-            delete_account(engine, user_id=account.id)
-            sign_out(engine, account)
+            try:
+                accounts.delete_account(engine, user_id=account.id)
+            except accounts.AccountError as error:
+                st.error(str(error))
+            else:
+                erased = delete_user_content(store, user_id=account.id)
+                audit.record(
+                    engine,
+                    action=audit.ACCOUNT_ERASED,
+                    subject_user_id=account.id,
+                    detail=f"sessions={erased.sessions} messages={erased.messages}",
+                )
+                sign_out(engine, account, notice="Your account and all your chats are deleted.")

@@ -1,0 +1,38 @@
+"""Entry point: page config, the sign-in gate, and the pages this user may see."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from settings import ConfigurationError
+from ui.auth import account_menu, require_account
+from ui.resources import chat_store, start_retention_worker
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="Chat", page_icon=":material/forum:", layout="wide")
+
+try:
+    engine = chat_store().engine
+    start_retention_worker()
+    account = require_account(engine)
+except ConfigurationError as error:
+    logging.getLogger("app").error("refusing to start: %s", error)
+    st.error(f"The app is not configured safely, so it will not start: {error}")
+    st.stop()
+if account is None:
+    st.stop()
+
+pages = [
+    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page("pages/my_data.py", title="My data", icon=":material/folder_shared:"),
+    st.Page("pages/account.py", title="Account", icon=":material/person:"),
+]
+if account.is_admin:
+    # Only registered for admins, so for anyone else the admin URL leads nowhere.
+    pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
+page = st.navigation(pages)
+account_menu(engine, account)
+page.run()

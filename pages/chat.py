@@ -1,0 +1,168 @@
+"""The chat page: the user's chats in the sidebar; the open chat's history, input and answer."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.exc import OperationalError
+
+from llm import ModelError, explain_model_error
+from memory import (
+    DEFAULT_ABILITY,
+    MAX_CONTENT_CHARS,
+    InvalidContent,
+    InvalidId,
+    SessionNotFound,
+    fit_history,
+    stream_reply,
+)
+from memory.history import to_langchain
+from memory.store import INTERRUPTED
+from ui.auth import current_account
+from ui.resources import chat_chain, chat_model, chat_store
+from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
+from ui.text import plain
+
+DATABASE_DOWN = "The database is not reachable right now. Wait a moment and try again."
+
+account = current_account()
+store = chat_store()
+session_id = current_session_id()
+render_session_sidebar(store, account, session_id)
+
+try:
+    choice, _ = chat_model()
+    model_problem = None
+except ModelError as error:
+    choice, model_problem = None, error.user_message
+with st.sidebar:
+    st.caption(f"Model: {choice.label}" if choice else "Model: unavailable")
+
+try:
+    summary = store.get_session(account.id, session_id)
+except OperationalError:
+    st.error(DATABASE_DOWN)
+    st.stop()
+
+# Header: a new chat asks for the assistant's specialty; a stored one can be renamed or deleted.
+if summary is None:
+    st.title("New chat")
+    ability = (
+        st.text_input(
+            "Assistant's specialty",
+            value=drafts().get(session_id, DEFAULT_ABILITY),
+            max_chars=100,
+            help="The assistant answers as a specialist in this, e.g. Java, math, cooking.",
+        ).strip()
+        or DEFAULT_ABILITY
+    )
+    drafts()[session_id] = ability
+else:
+    ability = summary.ability
+    title_column, rename_column, delete_column = st.columns([6, 1, 1], vertical_alignment="bottom")
+    title_column.title(plain(summary.title or "New chat"))
+    with rename_column.popover("Rename", use_container_width=True), st.form("rename"):
+        new_title = st.text_input("New title", value=summary.title, max_chars=200)
+        if st.form_submit_button("Save"):
+            try:
+                store.rename_session(account.id, session_id, new_title)
+                st.rerun()
+            except (InvalidContent, SessionNotFound) as error:
+                st.error(str(error))
+    with delete_column.popover("Delete", use_container_width=True):
+        st.write("Delete this chat and all its messages? This cannot be undone.")
+        if st.button("Delete chat", type="primary"):
+            store.delete_session(account.id, session_id)
+            start_new_chat()
+            st.rerun()
+st.caption(f"Assistant specialized in **{plain(ability)}**")
+
+# History, oldest first, exactly as stored.
+messages = store.load_messages(account.id, session_id) if summary else []
+for message in messages:
+    with st.chat_message("user" if message.role == "human" else "assistant"):
+        st.markdown(message.content)
+        if message.status == INTERRUPTED:
+            st.caption("This answer was interrupted.")
+
+last = messages[-1] if messages else None
+if last is not None and last.role == "human":
+    st.info("This message has no answer yet: the model failed or was stopped. Retry to answer it.")
+if choice and messages:
+    window = fit_history(
+        [to_langchain(m) for m in messages],
+        ability=ability,
+        question="",
+        context_tokens=choice.context_tokens,
+    )
+    if window.omitted:
+        st.caption(
+            f"{window.omitted} earlier messages are not sent to the model: they do not fit in "
+            "its context window. They stay saved here."
+        )
+retry = (
+    last is not None
+    and model_problem is None
+    and st.button("Retry", icon=":material/refresh:", key="retry", help="Answer the last message again")
+)
+
+if model_problem:
+    st.error(model_problem)
+question = st.chat_input(f"Ask the {ability} assistant", disabled=model_problem is not None)
+
+if question is not None and not question.strip():
+    question = None  # an empty message is ignored
+if question is not None and len(question) > MAX_CONTENT_CHARS:
+    st.error(
+        f"Your message is {len(question):,} characters long; the limit is "
+        f"{MAX_CONTENT_CHARS:,}. It was not sent; here it is to shorten and send again:"
+    )
+    st.code(question, language=None)
+    question = None
+
+if question is not None or retry:
+    failure = None
+    saved = question is None  # a retry answers a message that is already stored
+    if question is not None:
+        with st.chat_message("user"):
+            st.markdown(question)
+        try:
+            # Stored before anything else can happen: a rerun, a closed tab or a failing model
+            # from here on cannot lose it. stream_reply adopts this unanswered turn.
+            store.begin_turn(account.id, session_id, question, ability=ability)
+            saved = True
+        except (InvalidContent, InvalidId) as error:
+            failure = str(error)
+        except OperationalError:
+            failure = DATABASE_DOWN
+    if failure is None:
+        with st.chat_message("assistant"):
+            st.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
+            reply = stream_reply(
+                chat_chain(),
+                store,
+                user_id=account.id,
+                session_id=session_id,
+                question=question or "",
+                ability=ability,
+                retry=question is None,
+            )
+            try:
+                st.write_stream(reply)
+            except InvalidContent as error:
+                failure = str(error)
+            except SessionNotFound:
+                failure = "This chat was deleted while the answer was being written."
+            except OperationalError:
+                failure = DATABASE_DOWN
+            except Exception as error:  # the model's failure, explained; the question is stored
+                failure = f"{explain_model_error(error).user_message} Your message is saved: Retry."
+            finally:
+                reply.close()  # on stop or rerun: stores what arrived as an interrupted answer
+    if failure:
+        st.error(failure)
+        if not saved and question:
+            st.caption("Your message could not be saved. Here it is to send again:")
+            st.code(question, language=None)
+    else:
+        drafts().pop(session_id, None)
+        st.rerun()

@@ -1,0 +1,336 @@
+"""The sign-in gate: streamlit-authenticator's form and cookie, with the database as the truth.
+
+streamlit-authenticator renders the sign-in form, checks the bcrypt hash and sets its signed
+cookie ({username, exp_date}). What it does not do is done here, on every run, against the
+accounts core: the user must still exist and be enabled; the sign-in (form or cookie) must be
+newer than the user's last sign-out, password change or disabling (so those revoke every cookie
+the user holds); failed sign-ins are counted in the database, where the lockout lives.
+
+app.py calls `require_account` once per run; pages call `current_account` / `require_admin`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+from sqlalchemy import Engine
+
+import accounts
+import settings
+from accounts import Account, AccountError
+
+ACCOUNT_KEY = "account"
+SIGNED_IN_AT_KEY = "signed_in_at"
+STALE_COOKIE_KEY = "stale_cookie_deleted"
+NOTICE_KEY = "sign_in_notice"
+AUTHENTICATOR_KEY = "authenticator"
+SECONDS_PER_DAY = 86_400
+# A cookie whose implied issue time lies further in the future than this was not issued by this
+# configuration (e.g. AUTH_COOKIE_DAYS was lowered since): refuse it rather than trust it.
+CLOCK_SLACK_SECONDS = 60
+
+
+def cookie_name() -> str:
+    return settings.get("AUTH_COOKIE_NAME", "chat_auth") or "chat_auth"
+
+
+def cookie_days() -> float:
+    return settings.get_float("AUTH_COOKIE_DAYS", 7.0)
+
+
+class DatabaseUsers(dict[str, dict[str, Any]]):
+    """The authenticator's `credentials["usernames"]`, filled on demand with just the usernames
+    it asks about, and only while they may sign in (they exist, are enabled, are not locked).
+
+    Loading every user into the credentials dict on every run would not stay fast with many
+    users; this loads one row. `asked` remembers the last username looked up, so a failed
+    sign-in can be counted against it."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self.asked: str | None = None
+
+    def _load(self, username: object) -> bool:
+        if not isinstance(username, str) or not username:
+            return False
+        self.asked = username
+        if dict.__contains__(self, username):
+            return True
+        entry = accounts.sign_in_entry(self.engine, username=username)
+        if entry is None:
+            return False
+        self[username] = {
+            "password": entry.password_hash,
+            "name": entry.account.display_name or entry.account.username,
+            "email": entry.account.email,
+            "roles": [entry.account.role],
+            "failed_login_attempts": 0,
+            "logged_in": False,
+        }
+        return True
+
+    def admit_by_cookie(self, account: Account) -> None:
+        """Let a verified cookie's user in even while their username is locked: the lockout
+        stops password guessing, not the owner's existing sign-in. No hash: none is checked."""
+        self[account.username] = {
+            "password": "",
+            "name": account.display_name or account.username,
+            "email": account.email,
+            "roles": [account.role],
+            "failed_login_attempts": 0,
+            "logged_in": False,
+        }
+
+    def __contains__(self, username: object) -> bool:
+        return self._load(username)
+
+    def __missing__(self, username: str) -> dict[str, Any]:
+        if self._load(username):
+            return dict.__getitem__(self, username)
+        raise KeyError(username)
+
+    def get(self, username: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.__getitem__(self, username) if self._load(username) else default
+
+
+def _authenticator(engine: Engine) -> tuple[stauth.Authenticate, DatabaseUsers]:
+    # Created once per run, here only: its CookieManager widget key would clash otherwise.
+    credentials: dict[str, Any] = {"usernames": {}}
+    authenticator = stauth.Authenticate(
+        credentials,
+        cookie_name=cookie_name(),
+        cookie_key=settings.auth_cookie_key(),
+        cookie_expiry_days=cookie_days(),
+        auto_hash=False,
+        # The cookie is read from the request headers (st.context), so no wait is needed.
+        login_sleep_time=0,
+    )
+    users = DatabaseUsers(engine)
+    # The authenticator keeps a reference to this dict: swapping the entry after construction
+    # (which replaces it with a plain dict) makes every lookup go to the database.
+    credentials["usernames"] = users
+    return authenticator, users
+
+
+def _cookie_sign_in(engine: Engine) -> tuple[Account, datetime] | None:
+    """The account and issue time of the browser's sign-in cookie, if it is genuine, unexpired
+    and still current for an enabled user; None for no cookie; LookupError for a refused one."""
+    raw = st.context.cookies.get(cookie_name())
+    if not raw:
+        return None
+    try:
+        claims = jwt.decode(raw, settings.auth_cookie_key(), algorithms=["HS256"])
+    except jwt.PyJWTError as error:
+        raise LookupError("the sign-in cookie is not signed by this app") from error
+    username, expires = claims.get("username"), claims.get("exp_date")
+    if not isinstance(username, str) or not isinstance(expires, int | float):
+        raise LookupError("the sign-in cookie is malformed")
+    now = time.time()
+    issued = expires - cookie_days() * SECONDS_PER_DAY
+    if expires <= now or issued > now + CLOCK_SLACK_SECONDS:
+        raise LookupError("the sign-in cookie has expired")
+    signed_in_at = datetime.fromtimestamp(issued, UTC)
+    account = accounts.find_account(engine, username=username)
+    if account is None or not accounts.sign_in_is_current(account, signed_in_at=signed_in_at):
+        raise LookupError("the sign-in cookie was revoked")
+    return account, signed_in_at
+
+
+def _forget_sign_in() -> None:
+    for key in (ACCOUNT_KEY, SIGNED_IN_AT_KEY):
+        st.session_state.pop(key, None)
+    for key in ("name", "username", "authentication_status", "email", "roles"):
+        st.session_state[key] = None
+
+
+def _check_cookie(
+    authenticator: stauth.Authenticate, users: DatabaseUsers, engine: Engine
+) -> datetime | None:
+    """Admit a cookie the database still honours (returning when it was issued); keep the
+    authenticator from signing in with any other."""
+    try:
+        found = _cookie_sign_in(engine)
+    except LookupError:
+        # The authenticator skips cookies once `logout` is set in this browser session.
+        st.session_state["logout"] = True
+        if not st.session_state.get(STALE_COOKIE_KEY):
+            st.session_state[STALE_COOKIE_KEY] = True
+            authenticator.cookie_controller.delete_cookie()
+        return None
+    if found is None:
+        return None
+    account, signed_in_at = found
+    users.admit_by_cookie(account)
+    return signed_in_at
+
+
+def require_account(engine: Engine) -> Account | None:
+    """The signed-in, current account; otherwise draw the sign-in screen and return None."""
+    authenticator, users = _authenticator(engine)
+    state = st.session_state
+    if state.get("authentication_status") and state.get(SIGNED_IN_AT_KEY):
+        account = accounts.find_account(engine, username=state.get("username") or "")
+        if account is not None and accounts.sign_in_is_current(
+            account, signed_in_at=state[SIGNED_IN_AT_KEY]
+        ):
+            state[ACCOUNT_KEY] = account
+            accounts.touch_last_active(engine, user_id=account.id)
+            state[AUTHENTICATOR_KEY] = authenticator
+            return account
+        # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
+        authenticator.logout(location="unrendered")
+        _forget_sign_in()
+        state[NOTICE_KEY] = "You were signed out. Please sign in again."
+        st.rerun()
+
+    cookie_signed_in_at = _check_cookie(authenticator, users, engine)
+    _draw_sign_in(engine, authenticator, users, cookie_signed_in_at)
+    return None
+
+
+def _draw_sign_in(
+    engine: Engine,
+    authenticator: stauth.Authenticate,
+    users: DatabaseUsers,
+    cookie_signed_in_at: datetime | None,
+) -> None:
+    state = st.session_state
+    _, column, _ = st.columns([1, 2, 1])
+    with column:
+        st.title("Chat")
+        notice = state.pop(NOTICE_KEY, None)
+        if notice:
+            st.info(notice)
+        first_account = accounts.count_accounts(engine) == 0
+        can_sign_up = first_account or accounts.signup_enabled(engine)
+        tabs = ["Sign in", "Create account"] if can_sign_up else ["Sign in"]
+        sign_in_tab, *sign_up_tab = st.tabs(tabs)
+        with sign_in_tab:
+            try:
+                authenticator.login(
+                    location="main",
+                    key="sign-in",
+                    fields={
+                        "Form name": "Sign in",
+                        "Username": "Username",
+                        "Password": "Password",
+                        "Login": "Sign in",
+                    },
+                )
+            except stauth.LoginError as error:
+                st.error(str(error))
+            status = state.get("authentication_status")
+            if status:
+                form_used = cookie_signed_in_at is None
+                state[SIGNED_IN_AT_KEY] = cookie_signed_in_at or datetime.now(UTC)
+                if form_used:
+                    accounts.clear_failed_sign_ins(engine, username=state["username"])
+                st.rerun()
+            elif status is False:
+                _explain_failed_sign_in(engine, users.asked)
+                # Handled: a later rerun (another form, a tab) must not count it again.
+                state["authentication_status"] = None
+        if sign_up_tab:
+            with sign_up_tab[0]:
+                _draw_sign_up(engine, authenticator, first_account)
+
+
+def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
+    # The same words whether or not the username exists; the lockout applies to any username.
+    locked_until = None
+    if username:
+        locked_until = accounts.record_failed_sign_in(engine, username=username)
+    if locked_until is not None:
+        minutes = max(1, round((locked_until - datetime.now(UTC)).total_seconds() / 60))
+        st.error(
+            f"Too many failed sign-ins for this username. Try again in {minutes} minutes."
+        )
+    else:
+        st.error("Wrong username or password.")
+
+
+def _draw_sign_up(engine: Engine, authenticator: stauth.Authenticate, first: bool) -> None:
+    if first:
+        st.caption("No account exists yet: the first account created becomes the administrator.")
+    with st.form("sign-up", clear_on_submit=False):
+        username = st.text_input(
+            "Username", help="3 to 64 characters: lower-case letters, digits, dot, dash, underscore."
+        )
+        display_name = st.text_input("Display name (optional)")
+        password = st.text_input(
+            "New password",
+            type="password",
+            help=f"At least {accounts.MIN_PASSWORD_CHARS} characters.",
+        )
+        repeat = st.text_input("Repeat the password", type="password")
+        submitted = st.form_submit_button("Create account", type="primary")
+    if not submitted:
+        return
+    if password != repeat:
+        st.error("The two passwords differ.")
+        return
+    try:
+        account = accounts.create_account(
+            engine, username=username, password=password, display_name=display_name.strip()
+        )
+    except AccountError as error:
+        st.error(str(error))
+        return
+    sign_in_directly(authenticator, account)
+
+
+def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> None:
+    """Sign `account` in now (after it was just created) and set the authenticator's cookie."""
+    state = st.session_state
+    state["authentication_status"] = True
+    state["username"] = account.username
+    state["name"] = account.display_name or account.username
+    state["roles"] = [account.role]
+    state["logout"] = None
+    state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
+    authenticator.cookie_controller.set_cookie()
+    st.rerun()
+
+
+def current_account() -> Account:
+    """The account app.py resolved for this run (pages run only after the gate let them in)."""
+    account = st.session_state.get(ACCOUNT_KEY)
+    if account is None:
+        st.error("Please sign in.")
+        st.stop()
+    return account
+
+
+def require_admin() -> Account:
+    """The current account if it is an administrator; anything else sees nothing."""
+    account = current_account()
+    if not account.is_admin:
+        st.error("This page is for administrators.")
+        st.stop()
+    return account
+
+
+def sign_out(engine: Engine, account: Account, *, notice: str = "You are signed out.") -> None:
+    """Sign out everywhere: every cookie this user holds stops working, on every device."""
+    accounts.revoke_sign_ins(engine, user_id=account.id)
+    authenticator = st.session_state.get(AUTHENTICATOR_KEY)
+    if authenticator is not None:
+        authenticator.logout(location="unrendered")
+    _forget_sign_in()
+    st.session_state[NOTICE_KEY] = notice
+    st.rerun()
+
+
+def account_menu(engine: Engine, account: Account) -> None:
+    """Who is signed in, and the sign-out button, at the foot of the sidebar."""
+    with st.sidebar:
+        st.divider()
+        st.caption(f"Signed in as **{account.username}**" + (" · admin" if account.is_admin else ""))
+        if st.button("Sign out", icon=":material/logout:", use_container_width=True):
+            sign_out(engine, account)
