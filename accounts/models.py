@@ -11,6 +11,8 @@ from database import Base
 
 
 class User(Base):
+    """One account: the normalised username, a bcrypt hash, the role and its switches."""
+
     __tablename__ = "users"
 
     # Opaque and stable: chat histories and the audit log refer to this, never to the name.
@@ -30,6 +32,8 @@ class User(Base):
 
 
 class LoginFailure(Base):
+    """One failed sign-in, by the username typed (which need not exist)."""
+
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(
