@@ -16,10 +16,11 @@ from langchain_core.runnables import (
     ConfigurableFieldSpec,
     RunnableConfig,
     RunnableLambda,
-    RunnablePassthrough,
 )
+from langchain_core.runnables.config import merge_configs
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
+from memory.errors import InvalidId
 from memory.history import SessionHistory
 from memory.store import DEFAULT_ABILITY, INTERRUPTED, ChatStore, Turn
 from memory.validation import check_content
@@ -29,6 +30,8 @@ SYSTEM_PROMPT = "You are an assistant specialized in {ability}. Answer within 30
 ANSWER_RESERVE_TOKENS = 256
 # Used when the caller does not say how large the model's window is.
 DEFAULT_CONTEXT_TOKENS = 16_000
+# The configurable keys that pick a history; both are required on every call.
+HISTORY_KEYS = ("user_id", "session_id")
 
 
 def build_prompt() -> ChatPromptTemplate:
@@ -97,7 +100,10 @@ def build_chain(
         ability = inputs.get("ability") or DEFAULT_ABILITY
         given: Turn | None = config["configurable"].get("turn")
         if given is not None:
+            # The caller (stream_reply) stores this turn's answer itself: closing a stream early
+            # makes RunnableWithMessageHistory save the partial text as if it were complete.
             history.open_turn = given
+            history.caller_stores_answer = True
         turn = history.begin_turn(question, ability=ability)
         window = fit_history(
             _history_before(inputs["history"], turn),
@@ -107,7 +113,12 @@ def build_chain(
         )
         return window.messages
 
-    inner = RunnablePassthrough.assign(history=RunnableLambda(open_turn_and_fit_history))
+    def with_fitted_history(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        return {**inputs, "history": open_turn_and_fit_history(inputs, config)}
+
+    # A plain lambda, not RunnablePassthrough.assign: assign runs its branch on a thread pool
+    # started per call, which cost about a millisecond of every turn.
+    inner = RunnableLambda(with_fitted_history)
     # Deprecated for langchain-core 2.0, which requirements.txt excludes; the warning would
     # only repeat at every app start what memory/history.py documents.
     with warnings.catch_warnings():
@@ -115,8 +126,25 @@ def build_chain(
         return _with_history(inner | build_prompt() | llm, store)
 
 
+class _HistoryByUserAndSession(RunnableWithMessageHistory):
+    """RunnableWithMessageHistory that names a missing user_id or session_id with InvalidId.
+
+    With two ConfigurableFieldSpecs, langchain-core raises a bare ValueError for a missing key
+    and never applies the spec's default; the UI shows InvalidId messages, so raise that."""
+
+    def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
+        configurable = merge_configs(self.config, *configs).get("configurable") or {}
+        for key in HISTORY_KEYS:
+            if key not in configurable:
+                raise InvalidId(
+                    f"{key} is missing: pass config={{'configurable': "
+                    f"{{'user_id': ..., 'session_id': ...}}}}"
+                )
+        return super()._merge_configs(*configs)
+
+
 def _with_history(runnable: Any, store: ChatStore) -> RunnableWithMessageHistory:
-    return RunnableWithMessageHistory(
+    return _HistoryByUserAndSession(
         runnable,
         store.get_history,
         input_messages_key="input",
@@ -127,7 +155,6 @@ def _with_history(runnable: Any, store: ChatStore) -> RunnableWithMessageHistory
                 annotation=str,
                 name="User ID",
                 description="Owner of the conversation.",
-                default="",
                 is_shared=True,
             ),
             ConfigurableFieldSpec(
@@ -135,7 +162,6 @@ def _with_history(runnable: Any, store: ChatStore) -> RunnableWithMessageHistory
                 annotation=str,
                 name="Session ID",
                 description="The conversation, within that user's sessions.",
-                default="",
                 is_shared=True,
             ),
         ],
@@ -155,9 +181,9 @@ def stream_reply(
     """Stream the answer to `question` (or, with retry=True, answer the session's last question
     again), yielding text as it arrives.
 
-    The question is stored before the model is called. If the stream ends early (an error, the
-    consumer closing the generator on stop or rerun), what arrived is stored as an interrupted
-    answer and the exception goes on to the caller."""
+    The question is stored before the model is called and the answer when the stream ends. If
+    it ends early (an error, the consumer closing the generator on stop or rerun), what arrived
+    is stored as an interrupted answer and the exception goes on to the caller."""
     if retry:
         turn = store.reopen_last_turn(user_id, session_id)
         if turn is None:
@@ -169,13 +195,21 @@ def stream_reply(
     }
     parts: list[str] = []
     finished = False
+    stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
     try:
-        for chunk in chain.stream({"ability": ability, "input": turn.question}, config=config):
+        for chunk in stream:
             text = chunk.content if isinstance(chunk.content, str) else ""
             if text:
                 parts.append(text)
                 yield text
         finished = True
     finally:
-        if not finished and parts:
-            store.finish_turn(turn, "".join(parts), status=INTERRUPTED)
+        try:
+            if finished:
+                store.finish_turn(turn, "".join(parts))
+            elif parts:
+                store.finish_turn(turn, "".join(parts), status=INTERRUPTED)
+        finally:
+            # Close the model's stream now rather than whenever the garbage collector finds
+            # it, so its connection is released on this rerun and no part of it runs later.
+            stream.close()

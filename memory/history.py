@@ -70,6 +70,8 @@ class SessionHistory(BaseChatMessageHistory):
         self.user_id = check_id(user_id, "user_id")
         self.session_id = check_id(session_id, "session_id")
         self.open_turn: Turn | None = None
+        # True when the caller stores the open turn's answer itself (see stream_reply).
+        self.caller_stores_answer = False
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -85,8 +87,11 @@ class SessionHistory(BaseChatMessageHistory):
         return self.open_turn
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Store messages: the answer of the open turn, or else (role, text) pairs in order."""
         pairs = [role_of(message) for message in messages]
         turn, self.open_turn = self.open_turn, None
+        if turn is not None and self.caller_stores_answer:
+            return
         if turn is None:
             self.store.append_messages(self.user_id, self.session_id, pairs)
             return
@@ -94,4 +99,6 @@ class SessionHistory(BaseChatMessageHistory):
         self.store.finish_turn(turn, "".join(answers))
 
     def clear(self) -> None:
+        """Delete every message of this session; the session itself stays."""
+        self.open_turn = None
         self.store.clear_session(self.user_id, self.session_id)

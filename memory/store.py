@@ -24,7 +24,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from database import upsert_ignore, utcnow, write_transaction
@@ -36,6 +48,7 @@ from memory.validation import (
     check_content,
     check_id,
     check_label,
+    check_search,
 )
 
 DEFAULT_ABILITY = "general knowledge"
@@ -166,7 +179,7 @@ class ChatStore:
     ) -> SessionSummary:
         """Create an empty session for `user_id` (a new random id unless one is given)."""
         check_id(user_id, "user_id")
-        session_id = check_id(session_id or new_session_id(), "session_id")
+        session_id = check_id(new_session_id() if session_id is None else session_id, "session_id")
         title = check_label(title, "title", MAX_TITLE_CHARS)
         ability = check_label(ability, "ability", MAX_ABILITY_CHARS) or DEFAULT_ABILITY
         with write_transaction(self.engine) as conn:
@@ -245,10 +258,12 @@ class ChatStore:
         """The user's sessions whose title or any message contains `query` (case-insensitive
         for ASCII; % and _ match literally), most recent first."""
         check_id(user_id, "user_id")
-        text = check_label(query, "search", MAX_TITLE_CHARS)
+        text = check_search(query, MAX_TITLE_CHARS)
         if not text:
             return self.list_sessions(user_id, limit)
-        pattern = _like_pattern(text.lower())
+        # The database lowers both sides: Python's str.lower() folds non-ASCII letters that
+        # SQLite's lower() keeps, so a pattern lowered here would miss the very text searched.
+        pattern = func.lower(literal(_like_pattern(text), Text()))
         in_messages = exists().where(
             _pair(_messages, user_id, _sessions.c.session_id),
             func.lower(_messages.c.content).like(pattern, escape="\\"),

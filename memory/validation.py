@@ -68,3 +68,15 @@ def check_label(value: object, name: str, limit: int) -> str:
     if _has_control_characters(value) or not _encodable(value):
         raise InvalidContent(f"{name} contains control characters or invalid unicode")
     return value
+
+
+def check_search(value: object, limit: int) -> str:
+    """Return search text stripped of surrounding spaces; inner spaces stay, to match exactly."""
+    if not isinstance(value, str):
+        raise InvalidContent(f"search must be text, got {type(value).__name__}")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidContent(f"search is {len(value)} characters long; the limit is {limit}")
+    if _has_control_characters(value) or not _encodable(value):
+        raise InvalidContent("search contains control characters or invalid unicode")
+    return value

@@ -1,0 +1,77 @@
+"""Erase a user's chats: every session and every message stored under their user id.
+
+Deletion runs in batches of sessions, each its own short transaction, so erasing a user with a
+huge history never holds one long write lock (on SQLite that would stall every other writer).
+A session the user creates while the erasure runs (another tab still open) is caught by the
+loop, which only stops when a batch finds nothing left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, select, tuple_
+
+from database import write_transaction
+from memory.models import ChatMessage, ChatSession
+from memory.store import ChatStore
+from memory.validation import check_id
+
+# Sessions per transaction: small enough to keep each write lock short.
+ERASE_BATCH_SESSIONS = 500
+
+_sessions = ChatSession.__table__
+_messages = ChatMessage.__table__
+
+
+@dataclass(frozen=True)
+class ErasedCounts:
+    sessions: int
+    messages: int
+
+
+def delete_sessions(conn: Connection, keys: Sequence[tuple[str, str]]) -> ErasedCounts:
+    """Delete the sessions named by (user_id, session_id) pairs and all their messages, inside
+    the caller's transaction; returns what was deleted."""
+    if not keys:
+        return ErasedCounts(0, 0)
+    pairs = [tuple(key) for key in keys]
+    # Messages go first explicitly: the cascade would do it, but not on an SQLite connection
+    # opened without PRAGMA foreign_keys (the store follows the same rule).
+    messages = conn.execute(
+        delete(_messages).where(tuple_(_messages.c.user_id, _messages.c.session_id).in_(pairs))
+    ).rowcount
+    sessions = conn.execute(
+        delete(_sessions).where(tuple_(_sessions.c.user_id, _sessions.c.session_id).in_(pairs))
+    ).rowcount
+    return ErasedCounts(sessions=sessions, messages=messages)
+
+
+def delete_user_content(store: ChatStore, *, user_id: str) -> ErasedCounts:
+    """Delete every session and message of `user_id`, leaving other users untouched; returns
+    the counts deleted."""
+    check_id(user_id, "user_id")
+    sessions = messages = 0
+    while True:
+        with write_transaction(store.engine) as conn:
+            batch = conn.scalars(
+                select(_sessions.c.session_id)
+                .where(_sessions.c.user_id == user_id)
+                .limit(ERASE_BATCH_SESSIONS)
+                .with_for_update()
+            ).all()
+            counts = delete_sessions(conn, [(user_id, session_id) for session_id in batch])
+            sessions += counts.sessions
+            messages += counts.messages
+            if not batch:
+                # Nothing left: also sweep messages whose session row is gone (only possible on a
+                # database written without foreign keys), so truly nothing of the user is left.
+                messages += conn.execute(
+                    delete(_messages).where(_messages.c.user_id == user_id)
+                ).rowcount
+                break
+    return ErasedCounts(sessions=sessions, messages=messages)
+
+
+__all__ = ["ERASE_BATCH_SESSIONS", "ErasedCounts", "delete_sessions", "delete_user_content"]

@@ -1,0 +1,489 @@
+"""The seed chain over the store: what the model is shown, what is stored when it succeeds,
+fails, streams or is cut off, and how a long history is trimmed for the prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from sqlalchemy import Engine, func, select
+
+from memory import (
+    SYSTEM_PROMPT,
+    ChatStore,
+    InvalidContent,
+    InvalidId,
+    build_chain,
+    fit_history,
+    stream_reply,
+)
+from memory.chain import ANSWER_RESERVE_TOKENS
+from memory.models import ChatMessage, ChatSession
+from tests.support.fake_chat import RecordingChatModel
+
+JAVA_SYSTEM_LINE = "You are an assistant specialized in Java. Answer within 30 words."
+
+
+@pytest.fixture
+def store(engine: Engine) -> ChatStore:
+    return ChatStore(engine)
+
+
+def model(*replies: str, fail_after_words: int | None = None) -> RecordingChatModel:
+    return RecordingChatModel(replies=list(replies), prompts=[], fail_after_words=fail_after_words)
+
+
+def config(user_id: str, session_id: str) -> RunnableConfig:
+    return {"configurable": {"user_id": user_id, "session_id": session_id}}
+
+
+def ask(chain: Any, user_id: str, session_id: str, question: str, ability: str = "Java") -> Any:
+    return chain.invoke({"ability": ability, "input": question}, config=config(user_id, session_id))
+
+
+def shown(prompt: list[BaseMessage]) -> list[tuple[str, str]]:
+    return [(message.type, message.content) for message in prompt]
+
+
+def stored(store: ChatStore, user: str, session: str) -> list[tuple[str, str, str]]:
+    return [(m.role, m.content, m.status) for m in store.load_messages(user, session)]
+
+
+def row_counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        sessions = conn.scalar(select(func.count()).select_from(ChatSession))
+        messages = conn.scalar(select(func.count()).select_from(ChatMessage))
+    return int(sessions or 0), int(messages or 0)
+
+
+def consume(stream: Any) -> str:
+    return "".join(stream)
+
+
+# The seed scenario ----------------------------------------------------------------------------
+
+
+def test_a_follow_up_in_the_same_session_is_shown_the_first_question_and_answer(
+    store: ChatStore,
+) -> None:
+    fake = model("JVM is the Java Virtual Machine.", "The JVM runs Java bytecode.")
+    chain = build_chain(fake, store)
+    first = ask(chain, "user1", "session1", "What is jvm?")
+    ask(chain, "user1", "session1", "Please reanswer the question.")
+    assert isinstance(first, AIMessage)
+    assert first.content == "JVM is the Java Virtual Machine."
+    assert shown(fake.prompts[0]) == [("system", JAVA_SYSTEM_LINE), ("human", "What is jvm?")]
+    assert shown(fake.prompts[1]) == [
+        ("system", JAVA_SYSTEM_LINE),
+        ("human", "What is jvm?"),
+        ("ai", "JVM is the Java Virtual Machine."),
+        ("human", "Please reanswer the question."),
+    ]
+
+
+@pytest.mark.parametrize(
+    "user_id, session_id", [("user1", "session2"), ("user2", "session1")], ids=str
+)
+def test_another_session_or_user_is_shown_no_trace_of_the_first_conversation(
+    store: ChatStore, user_id: str, session_id: str
+) -> None:
+    fake = model("JVM is the Java Virtual Machine.", "I have nothing to reanswer.")
+    chain = build_chain(fake, store)
+    ask(chain, "user1", "session1", "What is jvm?")
+    ask(chain, user_id, session_id, "Please reanswer the question.")
+    assert shown(fake.prompts[1]) == [
+        ("system", JAVA_SYSTEM_LINE),
+        ("human", "Please reanswer the question."),
+    ]
+    assert "jvm" not in repr(fake.prompts[1]).lower()
+    assert stored(store, user_id, session_id) == [
+        ("human", "Please reanswer the question.", "complete"),
+        ("ai", "I have nothing to reanswer.", "complete"),
+    ]
+    assert stored(store, "user1", "session1") == [
+        ("human", "What is jvm?", "complete"),
+        ("ai", "JVM is the Java Virtual Machine.", "complete"),
+    ]
+
+
+def test_an_async_invoke_keeps_the_same_isolation(store: ChatStore) -> None:
+    fake = model("first answer", "second answer", "third answer")
+    chain = build_chain(fake, store)
+
+    async def conversation() -> None:
+        await chain.ainvoke({"ability": "Java", "input": "q1"}, config=config("user1", "s1"))
+        await chain.ainvoke({"ability": "Java", "input": "q2"}, config=config("user1", "s1"))
+        await chain.ainvoke({"ability": "Java", "input": "q3"}, config=config("user2", "s1"))
+
+    asyncio.run(conversation())
+    assert shown(fake.prompts[1])[1:] == [("human", "q1"), ("ai", "first answer"), ("human", "q2")]
+    assert shown(fake.prompts[2]) == [("system", JAVA_SYSTEM_LINE), ("human", "q3")]
+    assert [content for _, content, _ in stored(store, "user1", "s1")] == [
+        "q1",
+        "first answer",
+        "q2",
+        "second answer",
+    ]
+
+
+def test_the_ability_names_the_specialty_in_the_system_line(store: ChatStore) -> None:
+    fake = model("ok")
+    ask(build_chain(fake, store), "user1", "s1", "Why?", ability="Python")
+    assert fake.prompts[0][0] == SystemMessage(SYSTEM_PROMPT.format(ability="Python"))
+    assert store.get_session("user1", "s1").ability == "Python"
+
+
+# Missing or bad ids ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "configurable, field",
+    [
+        ({"session_id": "session1"}, "user_id"),
+        ({"user_id": "user1"}, "session_id"),
+        ({}, "user_id"),
+        ({"user_id": "", "session_id": "session1"}, "user_id"),
+        ({"user_id": "user1", "session_id": ""}, "session_id"),
+        ({"user_id": None, "session_id": "session1"}, "user_id"),
+        ({"user_id": "user1", "session_id": "line\nbreak"}, "session_id"),
+    ],
+    ids=["no user_id", "no session_id", "neither", "empty user_id", "empty session_id",
+         "None user_id", "control character"],
+)  # fmt: skip
+def test_a_missing_or_empty_id_is_refused_by_name_before_anything_is_stored(
+    engine: Engine, store: ChatStore, configurable: dict[str, Any], field: str
+) -> None:
+    fake = model("never said")
+    chain = build_chain(fake, store)
+    with pytest.raises(InvalidId, match=field):
+        chain.invoke({"ability": "Java", "input": "What is jvm?"}, {"configurable": configurable})
+    with pytest.raises(InvalidId, match=field):
+        consume(chain.stream({"ability": "Java", "input": "hi"}, {"configurable": configurable}))
+    assert fake.prompts == []
+    assert row_counts(engine) == (0, 0)
+
+
+def test_no_config_at_all_is_refused_by_name(engine: Engine, store: ChatStore) -> None:
+    with pytest.raises(InvalidId, match="user_id"):
+        build_chain(model("x"), store).invoke({"ability": "Java", "input": "What is jvm?"})
+    assert row_counts(engine) == (0, 0)
+
+
+def test_a_blank_question_is_refused_before_the_model_is_called(
+    engine: Engine, store: ChatStore
+) -> None:
+    fake = model("never said")
+    with pytest.raises(InvalidContent, match="empty"):
+        ask(build_chain(fake, store), "user1", "s1", "   ")
+    assert fake.prompts == []
+    assert row_counts(engine) == (0, 0)
+
+
+# Failures through invoke ----------------------------------------------------------------------
+
+
+def test_a_failing_model_keeps_the_question_and_asking_again_answers_it_once(
+    store: ChatStore,
+) -> None:
+    with pytest.raises(ConnectionError):
+        ask(build_chain(model(fail_after_words=0), store), "user1", "s1", "What is jvm?")
+    assert stored(store, "user1", "s1") == [("human", "What is jvm?", "complete")]
+    fake = model("The JVM.")
+    ask(build_chain(fake, store), "user1", "s1", "What is jvm?")
+    assert shown(fake.prompts[0]) == [("system", JAVA_SYSTEM_LINE), ("human", "What is jvm?")]
+    assert stored(store, "user1", "s1") == [
+        ("human", "What is jvm?", "complete"),
+        ("ai", "The JVM.", "complete"),
+    ]
+
+
+# Streaming ------------------------------------------------------------------------------------
+
+
+def stream(chain: Any, store: ChatStore, session: str, question: str = "", **kwargs: Any) -> Any:
+    return stream_reply(
+        chain, store, user_id="user1", session_id=session, question=question, ability="Java",
+        **kwargs,
+    )  # fmt: skip
+
+
+def test_a_streamed_answer_is_stored_as_the_same_plain_message_invoke_stores(
+    store: ChatStore,
+) -> None:
+    chain = build_chain(model("The JVM runs bytecode.", "The JVM runs bytecode."), store)
+    pieces = list(stream(chain, store, "streamed", "What is jvm?"))
+    ask(chain, "user1", "invoked", "What is jvm?")
+    assert pieces == ["The", " JVM", " runs", " bytecode."]
+    streamed = store.get_history("user1", "streamed").messages
+    invoked = store.get_history("user1", "invoked").messages
+    assert [type(m) for m in streamed] == [HumanMessage, AIMessage]
+    assert [(type(m), m.content, m.additional_kwargs) for m in streamed] == [
+        (type(m), m.content, m.additional_kwargs) for m in invoked
+    ]
+    assert store.get_session("user1", "streamed").message_count == 2
+
+
+def test_a_model_failing_mid_stream_keeps_the_question_and_the_partial_answer(
+    store: ChatStore,
+) -> None:
+    chain = build_chain(model("one two three four", fail_after_words=2), store)
+    received: list[str] = []
+    with pytest.raises(ConnectionError):
+        for piece in stream(chain, store, "s1", "Count to four"):
+            received.append(piece)
+    assert received == ["one", " two"]
+    assert stored(store, "user1", "s1") == [
+        ("human", "Count to four", "complete"),
+        ("ai", "one two", "interrupted"),
+    ]
+    assert store.get_history("user1", "s1").messages[1].additional_kwargs == {"interrupted": True}
+
+
+def test_closing_the_stream_early_keeps_the_question_and_the_partial_answer(
+    store: ChatStore,
+) -> None:
+    chain = build_chain(model("one two three four"), store)
+    reply = stream(chain, store, "s1", "Count to four")
+    assert [next(reply), next(reply)] == ["one", " two"]
+    reply.close()  # what a Streamlit rerun does to a generator it was writing out
+    gc.collect()  # nothing that runs later may turn the partial answer into a complete one
+    assert stored(store, "user1", "s1") == [
+        ("human", "Count to four", "complete"),
+        ("ai", "one two", "interrupted"),
+    ]
+    assert store.get_session("user1", "s1").message_count == 2
+
+
+def test_a_stream_closed_before_it_started_stores_nothing(engine: Engine, store: ChatStore) -> None:
+    fake = model("never said")
+    stream(build_chain(fake, store), store, "s1", "not yet sent").close()
+    assert fake.prompts == []
+    assert row_counts(engine) == (0, 0)
+
+
+def test_retry_answers_the_interrupted_question_again_without_duplicating_it(
+    store: ChatStore,
+) -> None:
+    fake = model("one two three", "one two three four")
+    chain = build_chain(fake, store)
+    reply = stream(chain, store, "s1", "Count")
+    next(reply)
+    reply.close()
+    assert consume(stream(chain, store, "s1", retry=True)) == "one two three four"
+    assert shown(fake.prompts[1]) == [("system", JAVA_SYSTEM_LINE), ("human", "Count")]
+    assert stored(store, "user1", "s1") == [
+        ("human", "Count", "complete"),
+        ("ai", "one two three four", "complete"),
+    ]
+    assert store.get_session("user1", "s1").message_count == 2
+
+
+def test_retry_shows_the_model_the_question_once_and_not_the_answer_it_replaces(
+    store: ChatStore,
+) -> None:
+    fake = model("JVM is a machine.", "cut", "The JVM runs bytecode.")
+    chain = build_chain(fake, store)
+    consume(stream(chain, store, "s1", "What is jvm?"))
+    reply = stream(chain, store, "s1", "And the JIT?")
+    next(reply)
+    reply.close()
+    consume(stream(chain, store, "s1", retry=True))
+    assert shown(fake.prompts[2]) == [
+        ("system", JAVA_SYSTEM_LINE),
+        ("human", "What is jvm?"),
+        ("ai", "JVM is a machine."),
+        ("human", "And the JIT?"),
+    ]
+    assert [content for _, content, _ in stored(store, "user1", "s1")] == [
+        "What is jvm?",
+        "JVM is a machine.",
+        "And the JIT?",
+        "The JVM runs bytecode.",
+    ]
+
+
+def test_a_model_failing_before_any_token_keeps_the_question_and_retry_answers_it_once(
+    store: ChatStore,
+) -> None:
+    with pytest.raises(ConnectionError):
+        consume(stream(build_chain(model(fail_after_words=0), store), store, "s1", "What is jvm?"))
+    assert stored(store, "user1", "s1") == [("human", "What is jvm?", "complete")]
+    fake = model("The JVM.")
+    assert consume(stream(build_chain(fake, store), store, "s1", retry=True)) == "The JVM."
+    assert shown(fake.prompts[0]) == [("system", JAVA_SYSTEM_LINE), ("human", "What is jvm?")]
+    assert stored(store, "user1", "s1") == [
+        ("human", "What is jvm?", "complete"),
+        ("ai", "The JVM.", "complete"),
+    ]
+    assert store.get_session("user1", "s1").message_count == 2
+
+
+def test_retry_of_a_complete_answer_replaces_it(store: ChatStore) -> None:
+    chain = build_chain(model("first try", "second try"), store)
+    consume(stream(chain, store, "s1", "Explain"))
+    consume(stream(chain, store, "s1", retry=True))
+    assert stored(store, "user1", "s1") == [
+        ("human", "Explain", "complete"),
+        ("ai", "second try", "complete"),
+    ]
+
+
+def test_retry_in_an_empty_session_does_nothing(engine: Engine, store: ChatStore) -> None:
+    fake = model("never said")
+    assert consume(stream(build_chain(fake, store), store, "s1", retry=True)) == ""
+    assert fake.prompts == []
+    assert row_counts(engine) == (0, 0)
+
+
+def test_a_streamed_turn_of_one_user_is_not_shown_to_another(store: ChatStore) -> None:
+    fake = model("secret answer", "fresh answer")
+    chain = build_chain(fake, store)
+    consume(stream(chain, store, "s1", "secret question"))
+    consume(
+        stream_reply(
+            chain, store, user_id="user2", session_id="s1", question="hello", ability="Java"
+        )
+    )
+    assert shown(fake.prompts[1]) == [("system", JAVA_SYSTEM_LINE), ("human", "hello")]
+
+
+# Trimming -------------------------------------------------------------------------------------
+
+
+def turns(count: int, words: int = 20) -> list[BaseMessage]:
+    history: list[BaseMessage] = []
+    for number in range(count):
+        history.append(HumanMessage(f"question {number} " + "word " * words, id=f"q{number}"))
+        history.append(AIMessage(f"answer {number} " + "word " * words, id=f"a{number}"))
+    return history
+
+
+def window_for(history: list[BaseMessage], *, ability: str, question: str) -> int:
+    """The context size that holds exactly `history` beside the fixed part of the prompt."""
+    fixed = count_tokens_approximately(
+        [SystemMessage(SYSTEM_PROMPT.format(ability=ability)), HumanMessage(question)]
+    )
+    return fixed + ANSWER_RESERVE_TOKENS + count_tokens_approximately(history)
+
+
+def test_a_history_that_fits_is_sent_whole(store: ChatStore) -> None:
+    history = turns(5)
+    window = fit_history(history, ability="Java", question="next?")
+    assert window.messages == history
+    assert window.omitted == 0
+
+
+def test_trimming_keeps_the_newest_whole_turns_in_order(store: ChatStore) -> None:
+    history = turns(6)
+    size = window_for(history[-4:], ability="Java", question="next?")
+    window = fit_history(history, ability="Java", question="next?", context_tokens=size)
+    assert [m.id for m in window.messages] == ["q4", "a4", "q5", "a5"]
+    assert window.omitted == 8
+    # One token less than two turns need: half a turn is never sent, the older turn goes.
+    window = fit_history(history, ability="Java", question="next?", context_tokens=size - 1)
+    assert [m.id for m in window.messages] == ["q5", "a5"]
+    assert window.omitted == 10
+
+
+def test_the_system_line_and_question_are_counted_in_the_budget(store: ChatStore) -> None:
+    history = turns(6)
+    size = window_for(history[-4:], ability="Java", question="next?")
+    longer_ability = fit_history(
+        history, ability="Java and the whole JVM ecosystem", question="next?", context_tokens=size
+    )
+    longer_question = fit_history(
+        history, ability="Java", question="next? " * 20, context_tokens=size
+    )
+    assert [m.id for m in longer_ability.messages] == ["q5", "a5"]
+    assert [m.id for m in longer_question.messages] == ["q5", "a5"]
+
+
+def test_a_window_too_small_for_any_turn_sends_no_history(store: ChatStore) -> None:
+    history = turns(3, words=500)
+    tiny = fit_history(history, ability="Java", question="next?", context_tokens=400)
+    none_left = fit_history(history, ability="Java", question="next?", context_tokens=10)
+    assert (tiny.messages, tiny.omitted) == ([], 6)
+    assert (none_left.messages, none_left.omitted) == ([], 6)
+
+
+def test_an_unanswered_question_in_the_history_is_kept_as_part_of_its_turn(
+    store: ChatStore,
+) -> None:
+    history = [*turns(3), HumanMessage("left unanswered", id="q3")]
+    size = window_for(history[-3:], ability="Java", question="next?")
+    window = fit_history(history, ability="Java", question="next?", context_tokens=size)
+    assert [m.id for m in window.messages] == ["q2", "a2", "q3"]
+    assert window.omitted == 4
+
+
+def test_the_chain_trims_the_prompt_but_the_store_keeps_the_whole_history(
+    store: ChatStore,
+) -> None:
+    fake = model()
+    long_question = "Tell me about the JVM. " * 40
+    chain = build_chain(fake, store, context_tokens=ANSWER_RESERVE_TOKENS + 300)
+    for number in range(6):
+        ask(chain, "user1", "s1", f"{number}: {long_question}")
+    last_prompt = shown(fake.prompts[-1])
+    assert last_prompt[0] == ("system", JAVA_SYSTEM_LINE)
+    assert last_prompt[-1] == ("human", f"5: {long_question}")
+    assert len(last_prompt) < 12
+    assert [role for role, _ in last_prompt[1:-1]] == ["human", "ai"] * (
+        (len(last_prompt) - 2) // 2
+    )
+    assert len(store.load_messages("user1", "s1")) == 12
+
+
+# Concurrency through the chain ----------------------------------------------------------------
+
+
+class EchoChatModel(BaseChatModel):
+    """Answers with the question it was asked, so every answer names its question."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo"
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        reply = AIMessage(content=f"re: {messages[-1].content}")
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def test_many_users_chatting_at_once_through_the_chain_lose_and_misplace_nothing(
+    store: ChatStore,
+) -> None:
+    chain = build_chain(EchoChatModel(), store)
+    users, rounds = 8, 5
+    start = threading.Barrier(users)
+    errors: list[BaseException] = []
+
+    def user(number: int) -> None:
+        try:
+            start.wait()
+            for turn in range(rounds):
+                for session in ("mine", "also-mine"):
+                    ask(chain, f"user{number}", session, f"user{number} {session} {turn}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for number in range(users):
+        for session in ("mine", "also-mine"):
+            expected: list[tuple[str, str, str]] = []
+            for turn in range(rounds):
+                question = f"user{number} {session} {turn}"
+                expected += [("human", question, "complete"), ("ai", f"re: {question}", "complete")]
+            assert stored(store, f"user{number}", session) == expected
