@@ -11,6 +11,8 @@ from database import Base
 
 
 class AuditEvent(Base):
+    """One audit event; rows are only ever inserted (see migration 0002)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(

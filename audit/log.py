@@ -1,0 +1,252 @@
+"""The audit log: an append-only record of admin access to chats and of admin actions.
+
+A row is one event: when, which account acted (actor_id, None for the system or the user
+themself), what (one of ACTIONS), whose data (subject_user_id), which chat (session_id), the
+admin's reason and a short detail. It holds ids, times, counts and the admin's own words, never
+message content. Rows are only ever inserted: this module has no update or delete, and
+migration 0002 makes the database refuse UPDATE and DELETE on the table. `list_events` returns
+newest first, by id, which increases with every record."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Engine, Row, select
+
+from audit.models import AuditEvent
+from database import utcnow, write_transaction
+
+HISTORY_VIEWED = "history_viewed"
+USER_DISABLED = "user_disabled"
+USER_ENABLED = "user_enabled"
+USER_UNLOCKED = "user_unlocked"
+ROLE_CHANGED = "role_changed"
+SIGNUP_TOGGLED = "signup_toggled"
+RETENTION_CHANGED = "retention_changed"
+RETENTION_PURGED = "retention_purged"
+ACCOUNT_ERASED = "account_erased"
+USER_CREATED = "user_created"
+PASSWORD_RESET = "password_reset"
+ACTIONS: tuple[str, ...] = (
+    HISTORY_VIEWED,
+    USER_DISABLED,
+    USER_ENABLED,
+    USER_UNLOCKED,
+    ROLE_CHANGED,
+    SIGNUP_TOGGLED,
+    RETENTION_CHANGED,
+    RETENTION_PURGED,
+    ACCOUNT_ERASED,
+    USER_CREATED,
+    PASSWORD_RESET,
+)
+
+MAX_ID_CHARS = 32
+MAX_SESSION_ID_CHARS = 255
+MAX_REASON_CHARS = 1000
+MAX_DETAIL_CHARS = 2000
+MAX_LIST = 10_000
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "action",
+    "subject_user_id",
+    "session_id",
+    "reason",
+    "detail",
+)
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a leading
+# quote makes it text. Tab and carriage return are on OWASP's list too.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_log = AuditEvent.__table__
+
+
+class AuditError(ValueError):
+    """An event the audit log refuses: unknown action, missing reason, a value too long."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One recorded event."""
+
+    id: int
+    at: datetime
+    actor_id: str | None
+    action: str
+    subject_user_id: str | None
+    session_id: str | None
+    reason: str
+    detail: str
+
+
+def _check_text(value: object, name: str, limit: int, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise AuditError(f"{name} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise AuditError(f"{name} is {len(value):,} characters long; the limit is {limit:,}")
+    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps both engines identical.
+    if "\x00" in value:
+        raise AuditError(f"{name} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AuditError(f"{name} contains invalid unicode") from None
+    return value
+
+
+def record(
+    engine: Engine,
+    *,
+    action: str,
+    actor_id: str | None = None,
+    subject_user_id: str | None = None,
+    session_id: str | None = None,
+    reason: str = "",
+    detail: str = "",
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Append one event and return it. Opening someone's history (HISTORY_VIEWED) needs a reason."""
+    if action not in ACTIONS:
+        raise AuditError(f"unknown audit action {action!r}")
+    actor_id = _check_text(actor_id, "actor id", MAX_ID_CHARS, optional=True)
+    subject_user_id = _check_text(subject_user_id, "subject user id", MAX_ID_CHARS, optional=True)
+    session_id = _check_text(session_id, "session id", MAX_SESSION_ID_CHARS, optional=True)
+    reason = (_check_text(reason, "reason", MAX_REASON_CHARS) or "").strip()
+    detail = _check_text(detail, "detail", MAX_DETAIL_CHARS) or ""
+    if action == HISTORY_VIEWED and not reason:
+        raise AuditError("give a reason for opening this history: it is recorded and shown")
+    at = now or utcnow()
+    values = {
+        "at": at,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_user_id": subject_user_id,
+        "session_id": session_id,
+        "reason": reason,
+        "detail": detail,
+    }
+    with write_transaction(engine) as conn:
+        result = conn.execute(_log.insert().values(**values))
+        (event_id,) = result.inserted_primary_key
+    return AuditEntry(id=int(event_id), **values)
+
+
+def _filters(
+    *,
+    action: str | None,
+    actor_id: str | None,
+    subject_user_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if action is not None:
+        if action not in ACTIONS:
+            raise AuditError(f"unknown audit action {action!r}")
+        conditions.append(_log.c.action == action)
+    if actor_id is not None:
+        conditions.append(_log.c.actor_id == _check_text(actor_id, "actor id", MAX_ID_CHARS))
+    if subject_user_id is not None:
+        subject = _check_text(subject_user_id, "subject user id", MAX_ID_CHARS)
+        conditions.append(_log.c.subject_user_id == subject)
+    for bound in (since, until):
+        if bound is not None and bound.tzinfo is None:
+            raise AuditError("since and until must be timezone-aware (UTC) times")
+    if since is not None:
+        conditions.append(_log.c.at >= since)
+    if until is not None:
+        conditions.append(_log.c.at <= until)
+    return conditions
+
+
+def _entry(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=int(row.id),
+        at=row.at,
+        actor_id=row.actor_id,
+        action=row.action,
+        subject_user_id=row.subject_user_id,
+        session_id=row.session_id,
+        reason=row.reason,
+        detail=row.detail,
+    )
+
+
+def list_events(
+    engine: Engine,
+    *,
+    action: str | None = None,
+    actor_id: str | None = None,
+    subject_user_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    """Events matching every filter given (since/until inclusive), newest first, at most
+    `limit`; pass the last id seen as `before_id` for the next page."""
+    if not 1 <= limit <= MAX_LIST:
+        raise AuditError(f"limit must be between 1 and {MAX_LIST:,}")
+    conditions = _filters(
+        action=action,
+        actor_id=actor_id,
+        subject_user_id=subject_user_id,
+        since=since,
+        until=until,
+    )
+    if before_id is not None:
+        conditions.append(_log.c.id < before_id)
+    query = select(_log).where(*conditions).order_by(_log.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [_entry(row) for row in conn.execute(query)]
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: formula-like starts get a leading quote."""
+    text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _csv(rows: Iterable[AuditEntry]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for entry in rows:
+        writer.writerow([safe_cell(getattr(entry, column)) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def events_csv(
+    engine: Engine,
+    *,
+    action: str | None = None,
+    actor_id: str | None = None,
+    subject_user_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> str:
+    """Every event matching the filters as CSV text, newest first, with a header row."""
+    filters = {
+        "action": action,
+        "actor_id": actor_id,
+        "subject_user_id": subject_user_id,
+        "since": since,
+        "until": until,
+    }
+    entries: list[AuditEntry] = []
+    # Page by id so that one export never holds a huge result set open on the database.
+    while page := list_events(
+        engine, **filters, limit=MAX_LIST, before_id=entries[-1].id if entries else None
+    ):
+        entries.extend(page)
+        if len(page) < MAX_LIST:
+            break
+    return _csv(entries)
