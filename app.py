@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from settings import ConfigurationError
-from ui.auth import account_menu, require_account
+from ui.auth import account_menu, require_account, sign_in_page
 from ui.resources import chat_store, start_retention_worker
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -23,6 +23,8 @@ except ConfigurationError as error:
     st.error(f"The app is not configured safely, so it will not start: {error}")
     st.stop()
 if account is None:
+    # Signed out, the sign-in page is the only page: nothing under pages/ is listed or reachable.
+    st.navigation([sign_in_page(engine)], position="hidden").run()
     st.stop()
 
 pages = [

@@ -1,9 +1,10 @@
 """Benchmark: the memory store beside langchain_community's SQLChatMessageHistory.
 
 Fills one database, on the same engine for both, with the same conversations: sessions of 20
-messages (10 turns), written turn by turn with sessions interleaved, as real traffic arrives,
-so one session's rows are spread across the whole table. At 20k, 200k and 1M messages it prints
-the median time to
+messages (10 turns), 50 sessions per user (so the user count grows with the size and every
+listing returns a full page), written turn by turn with sessions interleaved, as real traffic
+arrives, so one session's rows are spread across the whole table. At 20k, 200k and 1M messages
+it prints the median time to
   - load one session's history (`.messages` of each library's BaseChatMessageHistory),
   - list one user's 50 newest sessions (the anchor has no users: its nearest query is shown),
   - run one chain turn (RunnableWithMessageHistory with an instant model) for each.
@@ -40,7 +41,8 @@ from memory import build_chain, open_store
 from memory.models import ChatMessage, ChatSession
 
 MESSAGES_PER_SESSION = 20
-USERS = 1000
+# Every user has exactly this many sessions at every size, so listing returns a full page.
+SESSIONS_PER_USER = 50
 SAMPLES = 200
 warnings.filterwarnings("ignore")
 
@@ -68,7 +70,7 @@ def fill(engine: Engine, first_session: int, sessions: int) -> None:
     for number in range(first_session, first_session + sessions):
         session_rows.append(
             {
-                "user_id": f"user{number % USERS}",
+                "user_id": f"user{number // SESSIONS_PER_USER}",
                 "session_id": f"session{number}",
                 "title": f"Question {number}",
                 "ability": "Java",
@@ -81,7 +83,7 @@ def fill(engine: Engine, first_session: int, sessions: int) -> None:
     ours, theirs = [], []
     for turn in range(1, MESSAGES_PER_SESSION // 2 + 1):
         for number in range(first_session, first_session + sessions):
-            user, session = f"user{number % USERS}", f"session{number}"
+            user, session = f"user{number // SESSIONS_PER_USER}", f"session{number}"
             for role, content in (
                 ("human", f"question {turn} of {session}: what is the JVM?"),
                 ("ai", f"answer {turn}: the Java Virtual Machine runs bytecode."),
@@ -140,10 +142,11 @@ def measure(
     from langchain_community.chat_message_histories import SQLChatMessageHistory
 
     store = open_store(str(engine.url.render_as_string(hide_password=False)))
+    users = total_sessions // SESSIONS_PER_USER
 
     def pick() -> tuple[str, str]:
         number = rng.randrange(total_sessions)
-        return f"user{number % USERS}", f"session{number}"
+        return f"user{number // SESSIONS_PER_USER}", f"session{number}"
 
     def ours_history() -> None:
         user, session = pick()
@@ -155,7 +158,7 @@ def measure(
         assert len(history.messages) >= MESSAGES_PER_SESSION
 
     def ours_list() -> None:
-        assert store.list_sessions(f"user{rng.randrange(USERS)}", 50)
+        assert len(store.list_sessions(f"user{rng.randrange(users)}", 50)) == SESSIONS_PER_USER
 
     def theirs_list() -> None:
         # The anchor keys on one string and has no sessions table: the nearest query a user
@@ -167,7 +170,7 @@ def measure(
                     "WHERE session_id LIKE :prefix GROUP BY session_id "
                     "ORDER BY newest DESC LIMIT 50"
                 ),
-                {"prefix": f"user{rng.randrange(USERS)}/%"},
+                {"prefix": f"user{rng.randrange(users)}/%"},
             ).all()
 
     ours = build_chain(FakeListChatModel(responses=["ok"] * 10_000), store)
@@ -214,6 +217,10 @@ def main() -> None:
         "--database-url", help="an EMPTY database (default: a temporary SQLite file)"
     )
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    whole_users = MESSAGES_PER_SESSION * SESSIONS_PER_USER
+    if any(size <= 0 or size % whole_users for size in sizes):
+        parser.error(f"each size must be a positive multiple of {whole_users} (whole users)")
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     store = open_store(url)
     engine = get_engine(url)
@@ -221,12 +228,14 @@ def main() -> None:
     rng = random.Random(7)
     sessions = 0
     print(
-        f"engine: {engine.dialect.name}; sessions of {MESSAGES_PER_SESSION} messages, {USERS} users"
+        f"engine: {engine.dialect.name}; sessions of {MESSAGES_PER_SESSION} messages, "
+        f"{SESSIONS_PER_USER} per user"
     )
     print(
-        f"{'messages':>10}  {'operation':<34} {'this store':>11} {'SQLChatMessageHistory':>22} {'ratio':>8}"
+        f"{'messages':>10}  {'operation':<34} {'this store':>11} "
+        f"{'SQLChatMessageHistory':>22} {'ratio':>8}"
     )
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in sizes:
         wanted = size // MESSAGES_PER_SESSION
         if wanted > sessions:
             fill(engine, sessions, wanted - sessions)
@@ -235,7 +244,8 @@ def main() -> None:
             conn.exec_driver_sql("ANALYZE")
         for operation, (ours, theirs) in measure(engine, sessions, rng).items():
             print(
-                f"{size:>10,}  {operation:<34} {ours:>9.3f}ms {theirs:>20.3f}ms {theirs / ours:>7.0f}x"
+                f"{size:>10,}  {operation:<34} {ours:>9.3f}ms {theirs:>20.3f}ms "
+                f"{theirs / ours:>7.0f}x"
             )
     del store
 

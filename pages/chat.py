@@ -102,7 +102,9 @@ if choice and messages:
 retry = (
     last is not None
     and model_problem is None
-    and st.button("Retry", icon=":material/refresh:", key="retry", help="Answer the last message again")
+    and st.button(
+        "Retry", icon=":material/refresh:", key="retry", help="Answer the last message again"
+    )
 )
 
 if model_problem:

@@ -43,3 +43,11 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     dispose_engine(database_url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A module-level `pytestmark` in a conftest marks nothing, so tests/browser is marked here:
+    # `-m "not browser"` then runs everything that needs no Chromium.
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)

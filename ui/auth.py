@@ -29,6 +29,17 @@ SIGNED_IN_AT_KEY = "signed_in_at"
 STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
 AUTHENTICATOR_KEY = "authenticator"
+USERS_KEY = "authenticator_users"
+COOKIE_SIGNED_IN_AT_KEY = "cookie_signed_in_at"
+# Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
+# component, and the immediate rerun that follows those would unmount it before it acts.
+COOKIE_ACTION_KEY = "cookie_action"
+# The cookie manager's iframes (keys init/set/delete) do their work invisibly; without this
+# they show as empty bars above the page. Only their height goes: with no width Streamlit never
+# mounts them, and the cookie would silently not be set.
+HIDE_COOKIE_MANAGER_CSS = """<style>
+.st-key-init, .st-key-set, .st-key-delete { height: 0; min-height: 0; overflow: hidden; }
+</style>"""
 SECONDS_PER_DAY = 86_400
 # A cookie whose implied issue time lies further in the future than this was not issued by this
 # configuration (e.g. AUTH_COOKIE_DAYS was lowered since): refuse it rather than trust it.
@@ -111,6 +122,7 @@ def _authenticator(engine: Engine) -> tuple[stauth.Authenticate, DatabaseUsers]:
         # The cookie is read from the request headers (st.context), so no wait is needed.
         login_sleep_time=0,
     )
+    st.html(HIDE_COOKIE_MANAGER_CSS)
     users = DatabaseUsers(engine)
     # The authenticator keeps a reference to this dict: swapping the entry after construction
     # (which replaces it with a plain dict) makes every lookup go to the database.
@@ -161,7 +173,7 @@ def _check_cookie(
         st.session_state["logout"] = True
         if not st.session_state.get(STALE_COOKIE_KEY):
             st.session_state[STALE_COOKIE_KEY] = True
-            authenticator.cookie_controller.delete_cookie()
+            st.session_state[COOKIE_ACTION_KEY] = "delete"
         return None
     if found is None:
         return None
@@ -171,9 +183,10 @@ def _check_cookie(
 
 
 def require_account(engine: Engine) -> Account | None:
-    """The signed-in, current account; otherwise draw the sign-in screen and return None."""
+    """The signed-in, current account, or None when the sign-in page must be shown."""
     authenticator, users = _authenticator(engine)
     state = st.session_state
+    state[AUTHENTICATOR_KEY] = authenticator
     if state.get("authentication_status") and state.get(SIGNED_IN_AT_KEY):
         account = accounts.find_account(engine, username=state.get("username") or "")
         if account is not None and accounts.sign_in_is_current(
@@ -181,17 +194,36 @@ def require_account(engine: Engine) -> Account | None:
         ):
             state[ACCOUNT_KEY] = account
             accounts.touch_last_active(engine, user_id=account.id)
-            state[AUTHENTICATOR_KEY] = authenticator
+            if state.pop(COOKIE_ACTION_KEY, None) == "set":
+                authenticator.cookie_controller.set_cookie()
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
-        authenticator.logout(location="unrendered")
-        _forget_sign_in()
-        state[NOTICE_KEY] = "You were signed out. Please sign in again."
-        st.rerun()
-
-    cookie_signed_in_at = _check_cookie(authenticator, users, engine)
-    _draw_sign_in(engine, authenticator, users, cookie_signed_in_at)
+        _end_sign_in(authenticator, "You were signed out. Please sign in again.")
+    state[USERS_KEY] = users
+    state[COOKIE_SIGNED_IN_AT_KEY] = _check_cookie(authenticator, users, engine)
+    if state.pop(COOKIE_ACTION_KEY, None) == "delete":
+        authenticator.cookie_controller.delete_cookie()
     return None
+
+
+def _end_sign_in(authenticator: stauth.Authenticate, notice: str) -> None:
+    authenticator.logout(location="unrendered")
+    _forget_sign_in()
+    st.session_state[NOTICE_KEY] = notice
+    st.session_state[COOKIE_ACTION_KEY] = "delete"
+    st.rerun()
+
+
+def sign_in_page(engine: Engine) -> st.Page:
+    """The only page a signed-out visitor can reach: sign in, or create an account."""
+
+    def draw() -> None:
+        state = st.session_state
+        _draw_sign_in(
+            engine, state[AUTHENTICATOR_KEY], state[USERS_KEY], state[COOKIE_SIGNED_IN_AT_KEY]
+        )
+
+    return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
 
 def _draw_sign_in(
@@ -231,6 +263,7 @@ def _draw_sign_in(
                 state[SIGNED_IN_AT_KEY] = cookie_signed_in_at or datetime.now(UTC)
                 if form_used:
                     accounts.clear_failed_sign_ins(engine, username=state["username"])
+                    state[COOKIE_ACTION_KEY] = "set"
                 st.rerun()
             elif status is False:
                 _explain_failed_sign_in(engine, users.asked)
@@ -248,9 +281,7 @@ def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
         locked_until = accounts.record_failed_sign_in(engine, username=username)
     if locked_until is not None:
         minutes = max(1, round((locked_until - datetime.now(UTC)).total_seconds() / 60))
-        st.error(
-            f"Too many failed sign-ins for this username. Try again in {minutes} minutes."
-        )
+        st.error(f"Too many failed sign-ins for this username. Try again in {minutes} minutes.")
     else:
         st.error("Wrong username or password.")
 
@@ -260,7 +291,8 @@ def _draw_sign_up(engine: Engine, authenticator: stauth.Authenticate, first: boo
         st.caption("No account exists yet: the first account created becomes the administrator.")
     with st.form("sign-up", clear_on_submit=False):
         username = st.text_input(
-            "Username", help="3 to 64 characters: lower-case letters, digits, dot, dash, underscore."
+            "Username",
+            help="3 to 64 characters: lower-case letters, digits, dot, dash, underscore.",
         )
         display_name = st.text_input("Display name (optional)")
         password = st.text_input(
@@ -294,7 +326,7 @@ def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> No
     state["roles"] = [account.role]
     state["logout"] = None
     state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
-    authenticator.cookie_controller.set_cookie()
+    state[COOKIE_ACTION_KEY] = "set"
     st.rerun()
 
 
@@ -319,18 +351,15 @@ def require_admin() -> Account:
 def sign_out(engine: Engine, account: Account, *, notice: str = "You are signed out.") -> None:
     """Sign out everywhere: every cookie this user holds stops working, on every device."""
     accounts.revoke_sign_ins(engine, user_id=account.id)
-    authenticator = st.session_state.get(AUTHENTICATOR_KEY)
-    if authenticator is not None:
-        authenticator.logout(location="unrendered")
-    _forget_sign_in()
-    st.session_state[NOTICE_KEY] = notice
-    st.rerun()
+    _end_sign_in(st.session_state[AUTHENTICATOR_KEY], notice)
 
 
 def account_menu(engine: Engine, account: Account) -> None:
     """Who is signed in, and the sign-out button, at the foot of the sidebar."""
     with st.sidebar:
         st.divider()
-        st.caption(f"Signed in as **{account.username}**" + (" · admin" if account.is_admin else ""))
+        st.caption(
+            f"Signed in as **{account.username}**" + (" · admin" if account.is_admin else "")
+        )
         if st.button("Sign out", icon=":material/logout:", use_container_width=True):
             sign_out(engine, account)

@@ -47,7 +47,9 @@ def _show_more() -> None:
 def render_session_sidebar(store: ChatStore, account: Account, current_id: str | None) -> None:
     """Draw the chat list for `account` in the sidebar."""
     with st.sidebar:
-        st.button("New chat", icon=":material/add:", on_click=start_new_chat, use_container_width=True)
+        st.button(
+            "New chat", icon=":material/add:", on_click=start_new_chat, use_container_width=True
+        )
         query = st.text_input(
             "Search chats", key="session_search", placeholder="Title or words in a message"
         )

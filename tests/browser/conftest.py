@@ -1,0 +1,256 @@
+"""Browser fixtures: the real app (streamlit run app.py) in a subprocess, answered by the
+deterministic OpenAI-compatible stub or the real local model, driven by Debian's Chromium
+through Playwright. Screenshots go to test-output/screenshots for review."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.support.postgres import free_port
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SCREENSHOTS = PROJECT_DIR / "test-output" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+PASSWORD = "correct horse battery"
+
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not healthy after {seconds}s:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class RunningApp:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_app(env: dict[str, str], log: Path, *, health_seconds: float = 90) -> RunningApp:
+    """`streamlit run app.py` with `env` on a free port, once it answers its health check."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(f"{url}/_stcore/health", process, log, health_seconds)
+    return RunningApp(url, env, process, log)
+
+
+def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "DATABASE_", "AUTH_", "CHAT_", "LOCAL_MODEL"))
+    }
+    env.update(
+        DATA_DIR=str(data_dir),
+        PASSWORD_HASH_ROUNDS="4",
+        SECRETS_FILE=str(data_dir / "no-secrets.toml"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def model_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The deterministic OpenAI-compatible stub as a process: its base URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("stub") / "stub.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.openai_stub", "--port", str(port), "--delay", "0.02"],
+        cwd=PROJECT_DIR,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until_healthy(f"http://127.0.0.1:{port}/v1/models", process, log, 30)
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def cookie_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture(scope="module")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, model_stub: str, cookie_key: str
+) -> Iterator[RunningApp]:
+    """The app on a fresh SQLite database, answered by the stub."""
+    data_dir = tmp_path_factory.mktemp("app-data")
+    env = app_env(
+        data_dir,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=model_stub,
+        CHAT_MODEL="stub-echo",
+        AUTH_COOKIE_KEY=cookie_key,
+    )
+    running = start_app(env, data_dir / "app.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+def settle(page: Page) -> None:
+    """Wait until the app is connected and no script run is in progress."""
+    page.wait_for_selector(".stApp[data-test-connection-state=CONNECTED]", timeout=30_000)
+    page.wait_for_selector(".stApp[data-test-script-state=notRunning]", timeout=30_000)
+    # Elements of the previous run linger, marked stale, until the new run replaces them.
+    page.wait_for_function("!document.querySelector('[data-stale=true]')", timeout=30_000)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    settle(page)
+
+
+def visible_form(page: Page, name: str):
+    return page.get_by_test_id("stForm").filter(has_text=name).filter(visible=True)
+
+
+def sign_up(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    open_app(page, url)
+    page.get_by_role("tab", name="Create account").click()
+    form = visible_form(page, "Create account")
+    form.get_by_role("textbox", name="Username").fill(username)
+    form.get_by_role("textbox", name="New password").fill(password)
+    form.get_by_role("textbox", name="Repeat the password").fill(password)
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
+    wait_for_cookie(page)
+
+
+def wait_for_cookie(page: Page, name: str = "chat_auth", seconds: float = 15) -> None:
+    """Wait until the sign-in cookie is in the browser (the cookie manager sets it just after
+    the first signed-in run) and the rerun its answer causes is over."""
+    deadline = time.monotonic() + seconds
+    while not any(cookie["name"] == name for cookie in page.context.cookies()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cookie {name} was never set")
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(300)
+    settle(page)
+
+
+def sign_in(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    open_app(page, url)
+    try_sign_in(page, username, password)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
+    wait_for_cookie(page)
+
+
+def try_sign_in(page: Page, username: str, password: str) -> None:
+    form = visible_form(page, "Sign in")
+    form.get_by_role("textbox", name="Username").fill(username)
+    form.get_by_role("textbox", name="Password").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    settle(page)
+
+
+def send(page: Page, text: str) -> None:
+    """Type a message, press Enter, wait for the answer to finish and the page to settle."""
+    before = page.get_by_test_id("stChatMessage").count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(before + 2, timeout=60_000)
+    # The answered page is redrawn once more from the database: Retry appears, Stop goes.
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=60_000)
+    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=60_000)
+    settle(page)
+
+
+def messages(page: Page) -> list[str]:
+    """The text of each chat message on the page, oldest first (avatars left out)."""
+    contents = page.get_by_test_id("stChatMessageContent")
+    return [text.strip() for text in contents.all_inner_texts()]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
