@@ -5,12 +5,30 @@ from __future__ import annotations
 import logging
 
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
 from settings import ConfigurationError
 from ui.auth import account_menu, require_account, sign_in_page
 from ui.resources import chat_store, start_retention_worker
+from ui.text import DATABASE_DOWN
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log = logging.getLogger("app")
+
+
+def explain_database_down(error: OperationalError) -> None:
+    # PostgreSQL restarting, or SQLite locked past its busy timeout: the pool recovers on its
+    # own once the database answers, so the next run works; meanwhile say so, not a traceback.
+    log.warning("database unavailable: %s", error.orig)
+    st.error(DATABASE_DOWN)
+
+
+def run_page(page: st.Page) -> None:
+    try:
+        page.run()
+    except OperationalError as error:
+        explain_database_down(error)
+
 
 st.set_page_config(page_title="Chat", page_icon=":material/forum:", layout="wide")
 
@@ -19,12 +37,15 @@ try:
     start_retention_worker()
     account = require_account(engine)
 except ConfigurationError as error:
-    logging.getLogger("app").error("refusing to start: %s", error)
+    log.error("refusing to start: %s", error)
     st.error(f"The app is not configured safely, so it will not start: {error}")
+    st.stop()
+except OperationalError as error:
+    explain_database_down(error)
     st.stop()
 if account is None:
     # Signed out, the sign-in page is the only page: nothing under pages/ is listed or reachable.
-    st.navigation([sign_in_page(engine)], position="hidden").run()
+    run_page(st.navigation([sign_in_page(engine)], position="hidden"))
     st.stop()
 
 pages = [
@@ -36,5 +57,9 @@ if account.is_admin:
     # Only registered for admins, so for anyone else the admin URL leads nowhere.
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
 page = st.navigation(pages)
-account_menu(engine, account)
-page.run()
+try:
+    run_page(page)
+finally:
+    # Drawn after the page, so it sits at the foot of the sidebar below the page's own items,
+    # and also when the page stopped early.
+    account_menu(engine, account)

@@ -20,9 +20,7 @@ from memory.store import INTERRUPTED
 from ui.auth import current_account
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
-from ui.text import plain
-
-DATABASE_DOWN = "The database is not reachable right now. Wait a moment and try again."
+from ui.text import DATABASE_DOWN, plain
 
 account = current_account()
 store = chat_store()
