@@ -391,6 +391,19 @@ def set_role(engine: Engine, *, user_id: str, role: str) -> None:
         conn.execute(update(_users).where(_users.c.id == user_id).values(role=role))
 
 
+def ensure_deletable(engine: Engine, *, user_id: str) -> None:
+    """Raise LastAdmin if deleting the account would leave no enabled administrator: asked
+    before a user's chats are erased, so a refused deletion erases nothing."""
+    if not could_be_account_id(user_id):
+        return
+    with engine.connect() as conn:
+        row = conn.execute(select(*ACCOUNT_COLUMNS).where(_users.c.id == user_id)).first()
+        if row is not None and _is_last_enabled_admin(conn, row):
+            raise LastAdmin(
+                "this is the last enabled administrator: make another admin before deleting it"
+            )
+
+
 def delete_account(engine: Engine, *, user_id: str) -> None:
     """Delete the account and its failed sign-ins; deleting twice is harmless. Chats are not
     touched: erase them first through the memory core."""

@@ -23,7 +23,7 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from memory.errors import InvalidId
 from memory.history import SessionHistory
 from memory.store import DEFAULT_ABILITY, INTERRUPTED, ChatStore, Turn
-from memory.validation import check_content
+from memory.validation import MAX_CONTENT_CHARS, check_content
 
 SYSTEM_PROMPT = "You are an assistant specialized in {ability}. Answer within 30 words."
 # Room kept free in the model's window for the answer itself.
@@ -194,15 +194,23 @@ def stream_reply(
         "configurable": {"user_id": user_id, "session_id": session_id, "turn": turn}
     }
     parts: list[str] = []
+    length = 0
     finished = False
     stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
     try:
         for chunk in stream:
             text = chunk.content if isinstance(chunk.content, str) else ""
+            # An answer longer than a message may be is cut where the limit falls and kept,
+            # marked interrupted, rather than lost when it could not be stored whole.
+            text = text[: MAX_CONTENT_CHARS - length]
             if text:
                 parts.append(text)
+                length += len(text)
                 yield text
-        finished = True
+            if length >= MAX_CONTENT_CHARS:
+                break
+        else:
+            finished = True
     finally:
         try:
             if finished:

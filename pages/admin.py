@@ -28,6 +28,7 @@ from ui.resources import chat_store
 from ui.text import plain
 
 USERS_PER_PAGE = 50
+NOTICE_KEY = "admin_notice"
 
 admin = require_admin()
 store = chat_store()
@@ -81,11 +82,13 @@ with users_tab:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.caption(f"{total:,} users")
 
     st.subheader("Change an account")
+    if notice := st.session_state.pop(NOTICE_KEY, None):
+        st.success(notice)
     with st.form("account_action"):
         username = st.text_input("Username")
         action = st.selectbox(
@@ -114,7 +117,9 @@ with users_tab:
                         subject_user_id=target.id,
                         detail=action,
                     )
-                    st.success(f"{action}: {target.username}")
+                    # Rerun so the table above shows the new state beside this notice.
+                    st.session_state[NOTICE_KEY] = f"{action}: {target.username}"
+                    st.rerun()
                 except AccountError as error:
                     st.error(str(error))
 
@@ -139,7 +144,6 @@ with histories_tab:
             pd.DataFrame(
                 [
                     {
-                        "title": summary.title,
                         "ability": summary.ability,
                         "created": summary.created_at,
                         "updated": summary.updated_at,
@@ -150,13 +154,16 @@ with histories_tab:
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         with st.form("open_history"):
             choice = st.selectbox(
                 "Session",
                 sessions,
-                format_func=lambda summary: f"{summary.title or 'New chat'} · {summary.session_id}",
+                # Not the title: it is the user's first question, content shown only with a reason.
+                format_func=lambda summary: (
+                    f"{summary.session_id} · started {summary.created_at:%Y-%m-%d %H:%M} UTC"
+                ),
             )
             reason = st.text_input("Reason for opening it (recorded, shown to the user)")
             opened = st.form_submit_button("Open read-only")
@@ -219,7 +226,7 @@ with audit_tab:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.download_button(
         "Download as CSV",

@@ -58,7 +58,7 @@ else:
     ability = summary.ability
     title_column, rename_column, delete_column = st.columns([6, 1, 1], vertical_alignment="bottom")
     title_column.title(plain(summary.title or "New chat"))
-    with rename_column.popover("Rename", use_container_width=True), st.form("rename"):
+    with rename_column.popover("Rename", width="stretch"), st.form("rename"):
         new_title = st.text_input("New title", value=summary.title, max_chars=200)
         if st.form_submit_button("Save"):
             try:
@@ -66,7 +66,7 @@ else:
                 st.rerun()
             except (InvalidContent, SessionNotFound) as error:
                 st.error(str(error))
-    with delete_column.popover("Delete", use_container_width=True):
+    with delete_column.popover("Delete", width="stretch"):
         st.write("Delete this chat and all its messages? This cannot be undone.")
         if st.button("Delete chat", type="primary"):
             store.delete_session(account.id, session_id)

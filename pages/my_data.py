@@ -48,7 +48,7 @@ if views:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 else:
     st.write("No administrator has opened your chats.")
@@ -97,11 +97,14 @@ with st.form("erase"):
             st.error("That password is not right.")
         else:
             try:
+                # Chats first, then the account: if erasing fails part-way, the account is
+                # still there to try again, and no chat is left without an owner.
+                accounts.ensure_deletable(engine, user_id=account.id)
+                erased = delete_user_content(store, user_id=account.id)
                 accounts.delete_account(engine, user_id=account.id)
             except accounts.AccountError as error:
                 st.error(str(error))
             else:
-                erased = delete_user_content(store, user_id=account.id)
                 audit.record(
                     engine,
                     action=audit.ACCOUNT_ERASED,

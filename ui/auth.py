@@ -11,6 +11,7 @@ app.py calls `require_account` once per run; pages call `current_account` / `req
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy import Engine
+from streamlit.errors import StreamlitAPIException
 
 import accounts
 import settings
@@ -41,6 +43,7 @@ HIDE_COOKIE_MANAGER_CSS = """<style>
 .st-key-init, .st-key-set, .st-key-delete { height: 0; min-height: 0; overflow: hidden; }
 </style>"""
 SECONDS_PER_DAY = 86_400
+ENTRY_SCRIPT = "app.py"
 # A cookie whose implied issue time lies further in the future than this was not issued by this
 # configuration (e.g. AUTH_COOKIE_DAYS was lowered since): refuse it rather than trust it.
 CLOCK_SLACK_SECONDS = 60
@@ -334,6 +337,11 @@ def current_account() -> Account:
     """The account app.py resolved for this run (pages run only after the gate let them in)."""
     account = st.session_state.get(ACCOUNT_KEY)
     if account is None:
+        # Only when a page ran without app.py: until app.py first calls st.navigation in a new
+        # server process, Streamlit serves pages/ as a classic multipage app, so a reconnecting
+        # tab's /admin or /chat runs that page alone. Send it through the gate.
+        with contextlib.suppress(StreamlitAPIException):
+            st.switch_page(ENTRY_SCRIPT)
         st.error("Please sign in.")
         st.stop()
     return account
@@ -350,7 +358,9 @@ def require_admin() -> Account:
 
 def sign_out(engine: Engine, account: Account, *, notice: str = "You are signed out.") -> None:
     """Sign out everywhere: every cookie this user holds stops working, on every device."""
-    accounts.revoke_sign_ins(engine, user_id=account.id)
+    # A deleted account has no sign-in left to revoke.
+    with contextlib.suppress(accounts.AccountNotFound):
+        accounts.revoke_sign_ins(engine, user_id=account.id)
     _end_sign_in(st.session_state[AUTHENTICATOR_KEY], notice)
 
 
@@ -361,5 +371,5 @@ def account_menu(engine: Engine, account: Account) -> None:
         st.caption(
             f"Signed in as **{account.username}**" + (" · admin" if account.is_admin else "")
         )
-        if st.button("Sign out", icon=":material/logout:", use_container_width=True):
+        if st.button("Sign out", icon=":material/logout:", width="stretch"):
             sign_out(engine, account)

@@ -47,9 +47,7 @@ def _show_more() -> None:
 def render_session_sidebar(store: ChatStore, account: Account, current_id: str | None) -> None:
     """Draw the chat list for `account` in the sidebar."""
     with st.sidebar:
-        st.button(
-            "New chat", icon=":material/add:", on_click=start_new_chat, use_container_width=True
-        )
+        st.button("New chat", icon=":material/add:", on_click=start_new_chat, width="stretch")
         query = st.text_input(
             "Search chats", key="session_search", placeholder="Title or words in a message"
         )
@@ -69,7 +67,7 @@ def render_session_sidebar(store: ChatStore, account: Account, current_id: str |
                 type="primary" if summary.session_id == current_id else "tertiary",
                 on_click=open_session,
                 args=(summary.session_id,),
-                use_container_width=True,
+                width="stretch",
             )
         if len(sessions) > limit:
-            st.button("Show more", on_click=_show_more, use_container_width=True)
+            st.button("Show more", on_click=_show_more, width="stretch")
