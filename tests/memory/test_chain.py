@@ -17,6 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from sqlalchemy import Engine, func, select
 
 from memory import (
+    MAX_CONTENT_CHARS,
     SYSTEM_PROMPT,
     ChatStore,
     InvalidContent,
@@ -245,6 +246,17 @@ def test_a_model_failing_mid_stream_keeps_the_question_and_the_partial_answer(
         ("ai", "one two", "interrupted"),
     ]
     assert store.get_history("user1", "s1").messages[1].additional_kwargs == {"interrupted": True}
+
+
+def test_an_answer_longer_than_a_message_may_be_is_kept_cut_at_the_limit_and_marked(
+    store: ChatStore,
+) -> None:
+    words = MAX_CONTENT_CHARS // 5 + 10  # "word " is 5 characters: past the limit
+    chain = build_chain(model(" ".join(["word"] * words)), store)
+    received = "".join(stream(chain, store, "s1", "Talk forever"))
+    assert len(received) == MAX_CONTENT_CHARS
+    answer = store.load_messages("user1", "s1")[1]
+    assert (answer.content, answer.status) == (received, "interrupted")
 
 
 def test_closing_the_stream_early_keeps_the_question_and_the_partial_answer(
