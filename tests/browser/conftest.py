@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery"
 
 
-
 def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
