@@ -1,0 +1,356 @@
+"""The app process is killed while an answer streams, or PostgreSQL restarts under the running
+app: the user's question is kept exactly once, the chat comes back, Retry answers it once, the
+outage is explained in words, and the app recovers by itself. Recovery times are printed
+(pytest -s shows them)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from database.engine import dispose_engine
+from memory import open_store
+from memory.store import COMPLETE, INTERRUPTED
+from tests.browser.conftest import (
+    RunningApp,
+    messages,
+    screenshot,
+    send,
+    settle,
+    sign_up,
+)
+from tests.scale.conftest import (
+    StubServer,
+    chat_app_env,
+    chromium,
+    kill,
+    port_of,
+    running_stub,
+    session_id_of,
+    start_app_process,
+    stored_messages,
+    warm_up,
+)
+from tests.support.postgres import PostgresCluster
+
+pytestmark = pytest.mark.browser
+
+# Answered word by word SLOW_DELAY apart: about six seconds in which to kill the app.
+LONG_QUESTION = "please explain in some detail how a process differs from a thread"
+SLOW_DELAY = 0.5
+FAST_DELAY = 0.02
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubServer]:
+    with running_stub(tmp_path_factory.mktemp("stub") / "stub.log", delay=FAST_DELAY) as stub:
+        yield stub
+
+
+@pytest.fixture(autouse=True)
+def fast_answers(stub: StubServer) -> Iterator[None]:
+    stub.set_delay(FAST_DELAY)
+    yield
+    stub.set_delay(FAST_DELAY)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of this test's own, since the test restarts it."""
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[RunningApp]]:
+    """App processes a test starts; stopped (if still alive) afterwards."""
+    started: list[RunningApp] = []
+    yield started
+    for app in started:
+        if app.process.poll() is None:
+            app.stop()
+
+
+def app_on(database_url: str, stub: StubServer, data_dir: Path) -> dict[str, str]:
+    """The environment of an app process on `database_url`, migrated here beforehand so that
+    the app's first page run (timed by the sign-up helper) does not include the migrations."""
+    open_store(database_url)
+    dispose_engine(database_url)
+    return chat_app_env(
+        data_dir,
+        model_url=stub.url,
+        cookie_key=secrets.token_urlsafe(48),
+        database_url=database_url,
+    )
+
+
+def turns(*questions: str) -> list[str]:
+    return [text for question in questions for text in (question, f"Echo: {question}")]
+
+
+def test_killing_the_app_mid_answer_keeps_the_question_once_and_retry_answers_it_once(
+    postgres_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    database_url = postgres_cluster.create_database()
+    env = app_on(database_url, stub, tmp_path / "data")
+    app = start_app_process(env, tmp_path / "app.log")
+    processes.append(app)
+    warm_up(browser, app)
+    sign_up(page, app.url, "kim")
+    send(page, "warm up question")
+    chat = session_id_of(page)
+
+    stub.set_delay(SLOW_DELAY)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(LONG_QUESTION)
+    box.press("Enter")
+    # Part of the answer is on the screen, most of it still to come.
+    expect(page.get_by_test_id("stChatMessageContent").nth(3)).to_contain_text(
+        "Echo: please explain", timeout=30_000
+    )
+    killed = time.perf_counter()
+    kill(app)
+
+    rows = stored_messages(database_url, "kim")
+    assert [row for row in rows if row[3] == LONG_QUESTION] == [
+        (chat, 2, "human", LONG_QUESTION, COMPLETE)
+    ]
+    partial = [row for row in rows if row[1] == 2 and row[2] == "ai"]
+    full_answer = f"Echo: {LONG_QUESTION}"
+    # Whatever part of the answer reached the database is kept, marked interrupted.
+    assert all(
+        status == INTERRUPTED and full_answer.startswith(content) and content != full_answer
+        for _, _, _, content, status in partial
+    ), partial
+    assert len(partial) <= 1
+
+    stub.set_delay(FAST_DELAY)
+    restarted = start_app_process(env, tmp_path / "app-restarted.log", port=port_of(app))
+    processes.append(restarted)
+    healthy = time.perf_counter()
+    # The user reloads the tab: the cookie signs them back in, on the same chat.
+    page.reload()
+    if partial:
+        expect(page.get_by_text("This answer was interrupted.")).to_be_visible(timeout=60_000)
+    else:
+        expect(page.get_by_text("This message has no answer yet")).to_be_visible(timeout=60_000)
+    back = time.perf_counter()
+    settle(page)
+    assert session_id_of(page) == chat
+    assert messages(page)[:3] == ["warm up question", "Echo: warm up question", LONG_QUESTION]
+    screenshot(page, "faults-01-after-app-kill")
+
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_test_id("stChatMessageContent").nth(3)).to_have_text(full_answer)
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    settle(page)
+    assert messages(page) == turns("warm up question", LONG_QUESTION)
+    assert stored_messages(database_url, "kim") == [
+        (chat, 1, "human", "warm up question", COMPLETE),
+        (chat, 1, "ai", "Echo: warm up question", COMPLETE),
+        (chat, 2, "human", LONG_QUESTION, COMPLETE),
+        (chat, 2, "ai", full_answer, COMPLETE),
+    ]
+    # The retried request carried the question once, after the earlier turn.
+    asked = [m["content"] for m in stub.prompts()[-1] if m["role"] == "user"]
+    assert asked == ["warm up question", LONG_QUESTION]
+    print(
+        f"\napp SIGKILLed mid-answer ({len(partial)} partial answer row kept): restarted process "
+        f"healthy {healthy - killed:.2f}s after the kill; the open tab showed the chat again "
+        f"{back - killed:.2f}s after the kill ({back - healthy:.2f}s after the restart)"
+    )
+
+
+def test_a_tab_left_open_shows_the_chat_again_when_the_killed_app_comes_back(
+    postgres_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    env = app_on(postgres_cluster.create_database(), stub, tmp_path / "data")
+    app = start_app_process(env, tmp_path / "app.log")
+    processes.append(app)
+    warm_up(browser, app)
+    sign_up(page, app.url, "max")
+    send(page, "asked before the crash")
+    count_script_runs(page)
+    kill(app)
+    page.wait_for_selector(".stApp:not([data-test-connection-state=CONNECTED])")
+    processes.append(start_app_process(env, tmp_path / "app-restarted.log", port=port_of(app)))
+    # No user action: Streamlit's frontend reconnects by itself and reruns the page it showed.
+    # Until a run has finished, the elements on screen are the dead process's.
+    page.wait_for_function("window.scriptRuns > 0", timeout=60_000)
+    settle(page)
+    try:
+        expect(page.get_by_test_id("stChatMessageContent").first).to_have_text(
+            "asked before the crash", timeout=30_000
+        )
+        expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
+    finally:
+        screenshot(page, "faults-02-open-tab-after-restart")
+
+
+def count_script_runs(page: Page) -> None:
+    """Count, in `window.scriptRuns`, the script runs the page sees from now on."""
+    page.evaluate(
+        """() => {
+            window.scriptRuns = 0;
+            const app = document.querySelector(".stApp");
+            new MutationObserver(() => {
+                if (app.getAttribute("data-test-script-state") === "running") window.scriptRuns++;
+            }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+        }"""
+    )
+
+
+def signed_up_app_on_own_cluster(
+    cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    data_dir: Path,
+    username: str,
+) -> str:
+    """Start the app on a fresh database of `cluster`, sign `username` up and ask one question;
+    return the database URL."""
+    database_url = cluster.create_database()
+    app = start_app_process(app_on(database_url, stub, data_dir), data_dir / "app.log")
+    processes.append(app)
+    warm_up(browser, app)
+    sign_up(page, app.url, username)
+    send(page, "asked before the outage")
+    return database_url
+
+
+def submit(page: Page, text: str) -> None:
+    """Send a message and wait for the page run it causes to end, however it ends."""
+    count_script_runs(page)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+    page.wait_for_function("window.scriptRuns > 0")
+    settle(page)
+
+
+def expect_database_down_explained(page: Page) -> None:
+    expect(page.get_by_text("The database is not reachable right now")).to_be_visible()
+    settle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_a_page_run_while_postgres_is_down_shows_a_clear_message_not_a_traceback(
+    own_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    signed_up_app_on_own_cluster(
+        own_cluster, stub, browser, page, processes, tmp_path / "data", "lea"
+    )
+    own_cluster.stop()
+    # A run of the open session (the user sends a message) ...
+    submit(page, "asked during the outage")
+    screenshot(page, "faults-03-postgres-down")
+    expect_database_down_explained(page)
+    # ... and a new session (a reload: the cookie must be checked against the database).
+    page.reload()
+    expect_database_down_explained(page)
+    screenshot(page, "faults-04-postgres-down-reload")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Open gap: during an outage the sign-in gate in app.py fails before pages/chat.py "
+    "runs, and the chat input's value is not readable there, so the typed question is neither "
+    "stored nor shown back (the user's earlier messages are all kept).",
+)
+def test_a_question_sent_while_postgres_is_down_is_given_back_to_send_again(
+    own_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    signed_up_app_on_own_cluster(
+        own_cluster, stub, browser, page, processes, tmp_path / "data", "liz"
+    )
+    own_cluster.stop()
+    submit(page, "a question typed during the outage")
+    expect_database_down_explained(page)
+    expect(page.get_by_text("a question typed during the outage")).to_be_visible()
+
+
+def test_after_a_postgres_restart_the_running_app_works_again_and_keeps_every_message(
+    own_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    database_url = signed_up_app_on_own_cluster(
+        own_cluster, stub, browser, page, processes, tmp_path / "data", "lee"
+    )
+    chat = session_id_of(page)
+    down = time.perf_counter()
+    own_cluster.stop()
+    submit(page, "asked during the outage")  # a page run during the outage
+    own_cluster.start()
+    up = time.perf_counter()
+
+    # The same app process, not restarted: the next page run works and shows the history.
+    page.reload()
+    expect(page.get_by_test_id("stChatMessageContent").first).to_have_text(
+        "asked before the outage", timeout=60_000
+    )
+    settle(page)
+    recovered = time.perf_counter()
+    assert session_id_of(page) == chat
+    send(page, "asked after the outage")
+    shown = messages(page)
+    stored = [row[3] for row in stored_messages(database_url, "lee")]
+    assert stored == shown
+    # Nothing stored before the outage is lost, nothing is doubled; the message sent while the
+    # database was down could not be stored, and is not half-stored either.
+    assert stored == turns("asked before the outage", "asked after the outage")
+    print(
+        f"\npostgres down for {up - down:.2f}s; the running app served the chat again "
+        f"{recovered - up:.2f}s after postgres was back, without an app restart"
+    )
