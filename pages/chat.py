@@ -20,7 +20,7 @@ from memory.store import INTERRUPTED
 from ui.auth import current_account
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
-from ui.text import DATABASE_DOWN, plain
+from ui.text import DATABASE_DOWN, markdown_showing_html, plain
 
 account = current_account()
 store = chat_store()
@@ -78,7 +78,7 @@ st.caption(f"Assistant specialized in **{plain(ability)}**")
 messages = store.load_messages(account.id, session_id) if summary else []
 for message in messages:
     with st.chat_message("user" if message.role == "human" else "assistant"):
-        st.markdown(message.content)
+        st.markdown(markdown_showing_html(message.content))
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
 
@@ -124,7 +124,7 @@ if question is not None or retry:
     saved = question is None  # a retry answers a message that is already stored
     if question is not None:
         with st.chat_message("user"):
-            st.markdown(question)
+            st.markdown(markdown_showing_html(question))
         try:
             # Stored before anything else can happen: a rerun, a closed tab or a failing model
             # from here on cannot lose it. stream_reply adopts this unanswered turn.

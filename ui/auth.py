@@ -32,6 +32,7 @@ STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
 AUTHENTICATOR_KEY = "authenticator"
 USERS_KEY = "authenticator_users"
+COOKIE_SIGNED_IN_AT_KEY = "cookie_signed_in_at"
 # Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
 # component, and the immediate rerun that follows those would unmount it before it acts.
 COOKIE_ACTION_KEY = "cookie_action"
@@ -87,6 +88,18 @@ class DatabaseUsers(dict[str, dict[str, Any]]):
             "logged_in": False,
         }
         return True
+
+    def admit_by_cookie(self, account: Account) -> None:
+        """Let a verified cookie's user in even while their username is locked: the lockout
+        stops password guessing, not the owner's existing sign-in. No hash: none is checked."""
+        self[account.username] = {
+            "password": "",
+            "name": account.display_name or account.username,
+            "email": account.email,
+            "roles": [account.role],
+            "failed_login_attempts": 0,
+            "logged_in": False,
+        }
 
     def __contains__(self, username: object) -> bool:
         return self._load(username)
@@ -151,35 +164,25 @@ def _forget_sign_in() -> None:
         st.session_state[key] = None
 
 
-def _check_cookie(engine: Engine) -> Account | None:
-    """Sign in with a cookie the database still honours, in this very run (so a link to any
-    page opens that page); keep the authenticator from signing in with any other."""
-    state = st.session_state
+def _check_cookie(
+    authenticator: stauth.Authenticate, users: DatabaseUsers, engine: Engine
+) -> datetime | None:
+    """Admit a cookie the database still honours (returning when it was issued); keep the
+    authenticator from signing in with any other."""
     try:
         found = _cookie_sign_in(engine)
     except LookupError:
         # The authenticator skips cookies once `logout` is set in this browser session.
-        state["logout"] = True
-        if not state.get(STALE_COOKIE_KEY):
-            state[STALE_COOKIE_KEY] = True
-            state[COOKIE_ACTION_KEY] = "delete"
+        st.session_state["logout"] = True
+        if not st.session_state.get(STALE_COOKIE_KEY):
+            st.session_state[STALE_COOKIE_KEY] = True
+            st.session_state[COOKIE_ACTION_KEY] = "delete"
         return None
     if found is None:
         return None
     account, signed_in_at = found
-    _mark_signed_in(account, signed_in_at)
-    return account
-
-
-def _mark_signed_in(account: Account, signed_in_at: datetime) -> None:
-    """The session state streamlit-authenticator keeps for a signed-in user, and ours."""
-    state = st.session_state
-    state["authentication_status"] = True
-    state["username"] = account.username
-    state["name"] = account.display_name or account.username
-    state["roles"] = [account.role]
-    state["logout"] = None
-    state[SIGNED_IN_AT_KEY] = signed_in_at
+    users.admit_by_cookie(account)
+    return signed_in_at
 
 
 def require_account(engine: Engine) -> Account | None:
@@ -200,11 +203,7 @@ def require_account(engine: Engine) -> Account | None:
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in(authenticator, "You were signed out. Please sign in again.")
     state[USERS_KEY] = users
-    account = _check_cookie(engine)
-    if account is not None:
-        state[ACCOUNT_KEY] = account
-        accounts.touch_last_active(engine, user_id=account.id)
-        return account
+    state[COOKIE_SIGNED_IN_AT_KEY] = _check_cookie(authenticator, users, engine)
     if state.pop(COOKIE_ACTION_KEY, None) == "delete":
         authenticator.cookie_controller.delete_cookie()
     return None
@@ -223,7 +222,9 @@ def sign_in_page(engine: Engine) -> st.Page:
 
     def draw() -> None:
         state = st.session_state
-        _draw_sign_in(engine, state[AUTHENTICATOR_KEY], state[USERS_KEY])
+        _draw_sign_in(
+            engine, state[AUTHENTICATOR_KEY], state[USERS_KEY], state[COOKIE_SIGNED_IN_AT_KEY]
+        )
 
     return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
@@ -232,6 +233,7 @@ def _draw_sign_in(
     engine: Engine,
     authenticator: stauth.Authenticate,
     users: DatabaseUsers,
+    cookie_signed_in_at: datetime | None,
 ) -> None:
     state = st.session_state
     _, column, _ = st.columns([1, 2, 1])
@@ -260,10 +262,11 @@ def _draw_sign_in(
                 st.error(str(error))
             status = state.get("authentication_status")
             if status:
-                # Only the form signs in here: a good cookie was taken in require_account.
-                state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
-                accounts.clear_failed_sign_ins(engine, username=state["username"])
-                state[COOKIE_ACTION_KEY] = "set"
+                form_used = cookie_signed_in_at is None
+                state[SIGNED_IN_AT_KEY] = cookie_signed_in_at or datetime.now(UTC)
+                if form_used:
+                    accounts.clear_failed_sign_ins(engine, username=state["username"])
+                    state[COOKIE_ACTION_KEY] = "set"
                 st.rerun()
             elif status is False:
                 _explain_failed_sign_in(engine, users.asked)
@@ -271,7 +274,7 @@ def _draw_sign_in(
                 state["authentication_status"] = None
         if sign_up_tab:
             with sign_up_tab[0]:
-                _draw_sign_up(engine, first_account)
+                _draw_sign_up(engine, authenticator, first_account)
 
 
 def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
@@ -286,7 +289,7 @@ def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
         st.error("Wrong username or password.")
 
 
-def _draw_sign_up(engine: Engine, first: bool) -> None:
+def _draw_sign_up(engine: Engine, authenticator: stauth.Authenticate, first: bool) -> None:
     if first:
         st.caption("No account exists yet: the first account created becomes the administrator.")
     with st.form("sign-up", clear_on_submit=False):
@@ -314,13 +317,19 @@ def _draw_sign_up(engine: Engine, first: bool) -> None:
     except AccountError as error:
         st.error(str(error))
         return
-    sign_in_directly(account)
+    sign_in_directly(authenticator, account)
 
 
-def sign_in_directly(account: Account) -> None:
+def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> None:
     """Sign `account` in now (after it was just created) and set the authenticator's cookie."""
-    _mark_signed_in(account, datetime.now(UTC))
-    st.session_state[COOKIE_ACTION_KEY] = "set"
+    state = st.session_state
+    state["authentication_status"] = True
+    state["username"] = account.username
+    state["name"] = account.display_name or account.username
+    state["roles"] = [account.role]
+    state["logout"] = None
+    state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
+    state[COOKIE_ACTION_KEY] = "set"
     st.rerun()
 
 

@@ -224,7 +224,7 @@ def sign_in(page: Page, url: str, username: str, password: str = PASSWORD) -> No
 def try_sign_in(page: Page, username: str, password: str) -> None:
     form = visible_form(page, "Sign in")
     form.get_by_role("textbox", name="Username").fill(username)
-    form.get_by_role("textbox", name="Password").fill(password)
+    form.get_by_role("textbox", name="Password", exact=True).fill(password)
     form.get_by_role("button", name="Sign in").click()
     settle(page)
 

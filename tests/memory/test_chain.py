@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -124,7 +125,10 @@ def test_an_async_invoke_keeps_the_same_isolation(store: ChatStore) -> None:
         await chain.ainvoke({"ability": "Java", "input": "q2"}, config=config("user1", "s1"))
         await chain.ainvoke({"ability": "Java", "input": "q3"}, config=config("user2", "s1"))
 
-    asyncio.run(conversation())
+    # A thread of its own: Playwright's sync API, used by the browser tests in this same pytest
+    # process, keeps an event loop running on the main thread, where asyncio.run refuses.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, conversation()).result()
     assert shown(fake.prompts[1])[1:] == [("human", "q1"), ("ai", "first answer"), ("human", "q2")]
     assert shown(fake.prompts[2]) == [("system", JAVA_SYSTEM_LINE), ("human", "q3")]
     assert [content for _, content, _ in stored(store, "user1", "s1")] == [
