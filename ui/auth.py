@@ -36,6 +36,8 @@ COOKIE_SIGNED_IN_AT_KEY = "cookie_signed_in_at"
 # Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
 # component, and the immediate rerun that follows those would unmount it before it acts.
 COOKIE_ACTION_KEY = "cookie_action"
+# The cookie manager's "set" component answers True here once its script has run.
+COOKIE_SET_REPLY_KEY = "set"
 # The cookie manager's iframes (keys init/set/delete) do their work invisibly; without this
 # they show as empty bars above the page. Only their height goes: with no width Streamlit never
 # mounts them, and the cookie would silently not be set.
@@ -197,8 +199,12 @@ def require_account(engine: Engine) -> Account | None:
         ):
             state[ACCOUNT_KEY] = account
             accounts.touch_last_active(engine, user_id=account.id)
-            if state.pop(COOKIE_ACTION_KEY, None) == "set":
+            if state.get(COOKIE_ACTION_KEY) == "set":
+                # Drawn on every run until the component reports it ran: a rerun right after
+                # (the cookie manager's own reply often causes one) would unmount it unrun.
                 authenticator.cookie_controller.set_cookie()
+                if state.get(COOKIE_SET_REPLY_KEY):
+                    state.pop(COOKIE_ACTION_KEY, None)
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in(authenticator, "You were signed out. Please sign in again.")
@@ -267,6 +273,7 @@ def _draw_sign_in(
                 if form_used:
                     accounts.clear_failed_sign_ins(engine, username=state["username"])
                     state[COOKIE_ACTION_KEY] = "set"
+                    state.pop(COOKIE_SET_REPLY_KEY, None)
                 st.rerun()
             elif status is False:
                 _explain_failed_sign_in(engine, users.asked)
@@ -330,6 +337,7 @@ def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> No
     state["logout"] = None
     state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
     state[COOKIE_ACTION_KEY] = "set"
+    state.pop(COOKIE_SET_REPLY_KEY, None)
     st.rerun()
 
 

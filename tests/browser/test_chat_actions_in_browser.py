@@ -106,11 +106,33 @@ def new_chat(page: Page) -> None:
     settle(page)
 
 
+# Milliseconds since the app last started or ended a script run (counted from now on).
+WATCH_RUNS = """() => {
+    window.lastRunChange = performance.now();
+    const app = document.querySelector('.stApp');
+    new MutationObserver(() => { window.lastRunChange = performance.now(); })
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def wait_until_quiet(page: Page, seconds: float = 2.0) -> None:
+    """Wait until no script run has started or ended for `seconds`. Just after a sign-up the
+    cookie manager's components still rerun the page, and a rerun stops an answer mid-stream
+    (reported as a bug): the Stop tests must be the only thing that stops one."""
+    page.evaluate(WATCH_RUNS)
+    wait_for(
+        lambda: page.evaluate("performance.now() - window.lastRunChange") > seconds * 1000,
+        what="a page with no reruns",
+    )
+    settle(page)
+
+
 def ask_and_stop_after_the_first_words(page: Page, question: str) -> None:
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     box.press("Enter")
-    expect(page.get_by_test_id("stChatMessageContent").nth(1)).to_contain_text("Echo: Tell")
+    answer = page.get_by_test_id("stChatMessageContent").nth(1)
+    expect(answer).to_contain_text("Echo: Tell", timeout=30_000)
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("button", name="Stop")).to_have_count(0)
 
@@ -119,6 +141,7 @@ def test_stop_keeps_the_question_and_the_partial_answer_marked_interrupted_and_r
     app: RunningApp, model_stub: str, page: Page
 ) -> None:
     sign_up(page, app.url, "sam")
+    wait_until_quiet(page)
     full_answer = f"Echo: {LONG_QUESTION}"
     with paced(model_stub, SLOW):
         ask_and_stop_after_the_first_words(page, LONG_QUESTION)
@@ -166,6 +189,7 @@ def test_right_after_stop_the_chat_shows_the_partial_answer_marked_interrupted(
     app: RunningApp, model_stub: str, page: Page, request: pytest.FixtureRequest
 ) -> None:
     sign_up(page, app.url, "stan")
+    wait_until_quiet(page)
     # Words far apart: the stopped run waits this long before it can store what arrived.
     with paced(model_stub, 3.0):
         ask_and_stop_after_the_first_words(page, LONG_QUESTION)
