@@ -17,6 +17,7 @@ from memory import (
 )
 from memory.history import to_langchain
 from memory.store import INTERRUPTED
+from ui.answering import answering, wait_for_stopped_answer
 from ui.auth import current_account
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
@@ -74,7 +75,8 @@ else:
             st.rerun()
 st.caption(f"Assistant specialized in **{plain(ability)}**")
 
-# History, oldest first, exactly as stored.
+# History, oldest first, exactly as stored, once an answer this session just stopped is in.
+still_answering = not wait_for_stopped_answer()
 messages = store.load_messages(account.id, session_id) if summary else []
 for message in messages:
     with st.chat_message("user" if message.role == "human" else "assistant"):
@@ -84,7 +86,12 @@ for message in messages:
 
 last = messages[-1] if messages else None
 if last is not None and last.role == "human":
-    st.info("This message has no answer yet: the model failed or was stopped. Retry to answer it.")
+    if still_answering:
+        st.info("The stopped answer is still being saved. It will appear when you next click.")
+    else:
+        st.info(
+            "This message has no answer yet: the model failed or was stopped. Retry to answer it."
+        )
 if choice and messages:
     window = fit_history(
         [to_langchain(m) for m in messages],
@@ -135,7 +142,7 @@ if question is not None or retry:
         except OperationalError:
             failure = DATABASE_DOWN
     if failure is None:
-        with st.chat_message("assistant"):
+        with st.chat_message("assistant"), answering():
             st.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
             reply = stream_reply(
                 chat_chain(),

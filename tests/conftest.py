@@ -4,6 +4,7 @@ server started here (a throwaway cluster on a free loopback port)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -51,3 +52,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser/" in item.nodeid:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """When a browser test fails, save a screenshot of every open page and put each page's URL
+    and text in the report: a CI log is often all there is to tell a bug from a slow machine."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if report.when != "call" or not report.failed or browser is None:
+        return
+    folder = Path(__file__).resolve().parents[1] / "test-output" / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = [page for context in browser.contexts for page in context.pages]
+    for number, page in enumerate(pages):
+        try:
+            path = folder / f"{item.name}-{number}.png"
+            page.screenshot(path=str(path), full_page=True)
+            text = page.inner_text("body", timeout=2_000)[:2_000]
+            state = page.evaluate(
+                "() => { const app = document.querySelector('.stApp'); return app && "
+                "[app.dataset.testScriptState, app.dataset.testConnectionState].join(' '); }"
+            )
+        except Exception as error:  # the page may be closed or crashed: report that instead
+            text, state, path = f"(not readable: {error})", "", None
+        report.sections.append((f"page {number}: {page.url} [{state}] {path or ''}", text))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -38,6 +38,10 @@ COOKIE_SIGNED_IN_AT_KEY = "cookie_signed_in_at"
 COOKIE_ACTION_KEY = "cookie_action"
 # The cookie manager's "set" component answers True here once its script has run.
 COOKIE_SET_REPLY_KEY = "set"
+# The cookie to set, made once at sign-in: the component is drawn until it answers, and drawn
+# again with a new token (as the authenticator's set_cookie would make) it runs again and
+# causes one more rerun, which would stop the user's first answer mid-stream.
+COOKIE_TO_SET_KEY = "cookie_to_set"
 # The cookie manager's iframes (keys init/set/delete) do their work invisibly; without this
 # they show as empty bars above the page. Only their height goes: with no width Streamlit never
 # mounts them, and the cookie would silently not be set.
@@ -190,6 +194,10 @@ def _check_cookie(
 def require_account(engine: Engine) -> Account | None:
     """The signed-in, current account, or None when the sign-in page must be shown."""
     authenticator, users = _authenticator(engine)
+    # The cookie manager's set/delete components are drawn in this fixed slot: drawn straight
+    # into the page they would shift everything after them by one element on the runs that
+    # draw them, and the browser would briefly show the page twice while it redraws.
+    cookie_slot = st.empty()
     state = st.session_state
     state[AUTHENTICATOR_KEY] = authenticator
     if state.get("authentication_status") and state.get(SIGNED_IN_AT_KEY):
@@ -200,19 +208,43 @@ def require_account(engine: Engine) -> Account | None:
             state[ACCOUNT_KEY] = account
             accounts.touch_last_active(engine, user_id=account.id)
             if state.get(COOKIE_ACTION_KEY) == "set":
-                # Drawn on every run until the component reports it ran: a rerun right after
-                # (the cookie manager's own reply often causes one) would unmount it unrun.
-                authenticator.cookie_controller.set_cookie()
                 if state.get(COOKIE_SET_REPLY_KEY):
                     state.pop(COOKIE_ACTION_KEY, None)
+                    state.pop(COOKIE_TO_SET_KEY, None)
+                else:
+                    # Drawn on every run until the component reports it ran: a rerun right
+                    # after (the cookie manager's own reply often causes one) would unmount it.
+                    with cookie_slot.container():
+                        _draw_cookie_setter(authenticator)
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in(authenticator, "You were signed out. Please sign in again.")
     state[USERS_KEY] = users
     state[COOKIE_SIGNED_IN_AT_KEY] = _check_cookie(authenticator, users, engine)
     if state.pop(COOKIE_ACTION_KEY, None) == "delete":
-        authenticator.cookie_controller.delete_cookie()
+        with cookie_slot.container():
+            authenticator.cookie_controller.delete_cookie()
     return None
+
+
+def _prepare_cookie(username: str) -> None:
+    """Make the sign-in cookie (the authenticator's format) to be set on the coming runs."""
+    expires = datetime.now(UTC) + timedelta(days=cookie_days())
+    token = jwt.encode(
+        {"username": username, "exp_date": expires.timestamp()},
+        settings.auth_cookie_key(),
+        algorithm="HS256",
+    )
+    state = st.session_state
+    state[COOKIE_TO_SET_KEY] = (token, expires)
+    state[COOKIE_ACTION_KEY] = "set"
+    state.pop(COOKIE_SET_REPLY_KEY, None)
+
+
+def _draw_cookie_setter(authenticator: stauth.Authenticate) -> None:
+    token, expires = st.session_state[COOKIE_TO_SET_KEY]
+    cookie_manager = authenticator.cookie_controller.cookie_model.cookie_manager
+    cookie_manager.set(cookie_name(), token, key="set", expires_at=expires)
 
 
 def _end_sign_in(authenticator: stauth.Authenticate, notice: str) -> None:
@@ -245,7 +277,9 @@ def _draw_sign_in(
     _, column, _ = st.columns([1, 2, 1])
     with column:
         st.title("Chat")
-        notice = state.pop(NOTICE_KEY, None)
+        # Kept until the next sign-in: popped here, it would vanish on the rerun the cookie
+        # manager causes a moment later, and the form below it would jump.
+        notice = state.get(NOTICE_KEY)
         if notice:
             st.info(notice)
         first_account = accounts.count_accounts(engine) == 0
@@ -270,10 +304,10 @@ def _draw_sign_in(
             if status:
                 form_used = cookie_signed_in_at is None
                 state[SIGNED_IN_AT_KEY] = cookie_signed_in_at or datetime.now(UTC)
+                state.pop(NOTICE_KEY, None)
                 if form_used:
                     accounts.clear_failed_sign_ins(engine, username=state["username"])
-                    state[COOKIE_ACTION_KEY] = "set"
-                    state.pop(COOKIE_SET_REPLY_KEY, None)
+                    _prepare_cookie(state["username"])
                 st.rerun()
             elif status is False:
                 _explain_failed_sign_in(engine, users.asked)
@@ -336,8 +370,8 @@ def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> No
     state["roles"] = [account.role]
     state["logout"] = None
     state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
-    state[COOKIE_ACTION_KEY] = "set"
-    state.pop(COOKIE_SET_REPLY_KEY, None)
+    state.pop(NOTICE_KEY, None)
+    _prepare_cookie(account.username)
     st.rerun()
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 from tests.support.postgres import free_port
 
@@ -181,6 +181,37 @@ def settle(page: Page) -> None:
     page.wait_for_function("!document.querySelector('[data-stale=true]')", timeout=30_000)
 
 
+# Counts the script runs this page has seen start and finish. A click's run starts only once
+# the server has the click, so right after a click the page still reads "not running": the
+# counts tell the click's run from the quiet before it. A click that lands during a run (one a
+# component's reply started) restarts that run without a new start, so its end counts too.
+RUN_COUNTS_JS = """() => {
+  const app = document.querySelector('.stApp');
+  if (window.__runs === undefined) {
+    window.__runs = {started: 0, finished: 0};
+    let last = app.dataset.testScriptState;
+    new MutationObserver(() => {
+      const now = app.dataset.testScriptState;
+      if (now === 'running' && last !== 'running') window.__runs.started++;
+      if (now !== 'running' && last === 'running') window.__runs.finished++;
+      last = now;
+    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  }
+  return {...window.__runs, running: app.dataset.testScriptState === 'running'};
+}"""
+
+
+def click_and_settle(page: Page, target: Locator) -> None:
+    """Click something that makes the app run again, and wait until that run is over."""
+    before = page.evaluate(RUN_COUNTS_JS)
+    target.click()
+    condition = f"window.__runs.started > {before['started']}"
+    if before["running"]:
+        condition += f" || window.__runs.finished > {before['finished']}"
+    page.wait_for_function(condition, timeout=30_000)
+    settle(page)
+
+
 def open_app(page: Page, url: str) -> None:
     page.goto(url)
     settle(page)
@@ -225,8 +256,7 @@ def try_sign_in(page: Page, username: str, password: str) -> None:
     form = visible_form(page, "Sign in")
     form.get_by_role("textbox", name="Username").fill(username)
     form.get_by_role("textbox", name="Password", exact=True).fill(password)
-    form.get_by_role("button", name="Sign in").click()
-    settle(page)
+    click_and_settle(page, form.get_by_role("button", name="Sign in"))
 
 
 def send(page: Page, text: str) -> None:

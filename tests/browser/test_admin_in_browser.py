@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import (
     RunningApp,
+    click_and_settle,
     open_app,
     screenshot,
     send,
@@ -176,8 +177,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         assert not any(QUESTIONS[0] in value for value in listed.values())
 
         # Without a reason: an error, and not a word of the chat anywhere on the page.
-        histories.get_by_role("button", name="Open read-only").click()
-        settle(page)
+        click_and_settle(page, histories.get_by_role("button", name="Open read-only"))
         expect(
             histories.get_by_text("Give a reason first: nothing is shown without one.")
         ).to_be_visible()
@@ -188,8 +188,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         # With a reason: the whole conversation, in order, read-only.
         histories.get_by_role("textbox", name="Reason for opening it").fill(REASON)
         opened_from = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        histories.get_by_role("button", name="Open read-only").click()
-        settle(page)
+        click_and_settle(page, histories.get_by_role("button", name="Open read-only"))
         opened_until = dt.datetime.now(dt.UTC)
         expect(page.get_by_test_id("stText")).to_have_count(4)
         conversation = [text.strip() for text in page.get_by_test_id("stText").all_inner_texts()]

@@ -35,13 +35,6 @@ pytestmark = pytest.mark.browser
 
 QUICK = 0.02  # seconds between streamed words, as conftest starts the stub
 SLOW = 0.4  # slow enough to press Stop between two words
-STOP_REDRAW_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="product bug: Stop starts the next run at once (runner.fastReruns) while the "
-    "stopped run is still waiting for the model's next word; the new run draws the chat "
-    "before the partial answer is stored, shows 'This message has no answer yet' instead, "
-    "and nothing redraws it",
-)
 LONG_QUESTION = (
     "Tell me slowly, one careful word at a time, everything there is to know about how "
     "glaciers carve the deep valleys of the mountains"
@@ -186,16 +179,16 @@ def test_stop_keeps_the_question_and_the_partial_answer_marked_interrupted_and_r
 
 
 def test_right_after_stop_the_chat_shows_the_partial_answer_marked_interrupted(
-    app: RunningApp, model_stub: str, page: Page, request: pytest.FixtureRequest
+    app: RunningApp, model_stub: str, page: Page
 ) -> None:
     sign_up(page, app.url, "stan")
     wait_until_quiet(page)
     # Words far apart: the stopped run waits this long before it can store what arrived.
     with paced(model_stub, 3.0):
         ask_and_stop_after_the_first_words(page, LONG_QUESTION)
-        # Marked here, not as a decorator, so that a failure before this line stays a failure.
-        request.applymarker(STOP_REDRAW_BUG)
         expect(page.get_by_text("This answer was interrupted.")).to_be_visible(timeout=8_000)
+        expect(page.get_by_test_id("stChatMessageContent").nth(1)).to_contain_text("Echo: Tell")
+        expect(page.get_by_text("This message has no answer yet")).to_have_count(0)
 
 
 def test_retry_answers_the_last_question_again_without_duplicating_anything(

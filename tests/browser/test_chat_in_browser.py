@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import (
     PASSWORD,
     RunningApp,
+    click_and_settle,
     messages,
     open_app,
     screenshot,
@@ -69,8 +70,7 @@ def test_switching_sessions_shows_each_history_and_refresh_keeps_the_open_one(
     sign_up(page, app.url, "carol")
     send(page, "first chat question")
     first_url = page.url
-    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
-    settle(page)
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="New chat"))
     send(page, "second chat question")
     second_url = page.url
     assert first_url != second_url
@@ -106,8 +106,7 @@ def test_after_sign_out_the_old_cookie_signs_nobody_in(app: RunningApp, browser:
     cookies = context.cookies()
     assert any(cookie["name"] == "chat_auth" for cookie in cookies)
 
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
-    settle(page)
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     expect(page.get_by_role("tab", name="Sign in")).to_be_visible()
     context.close()
 
@@ -132,8 +131,7 @@ def test_five_wrong_passwords_lock_the_username(app: RunningApp, browser: Browse
     context = browser.new_context()
     page = context.new_page()
     sign_up(page, app.url, "grace")
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
-    settle(page)
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     for _ in range(5):
         try_sign_in(page, "grace", "wrong password!")
     expect(page.get_by_text("Too many failed sign-ins")).to_be_visible()
@@ -164,7 +162,6 @@ def test_html_and_script_in_a_message_are_shown_as_text(app: RunningApp, page: P
 
 def test_sign_in_with_the_password_works_for_an_existing_user(app: RunningApp, page: Page) -> None:
     sign_up(page, app.url, "ivan")
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
-    settle(page)
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     sign_in(page, app.url, "ivan")
     expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()

@@ -95,6 +95,11 @@ def test_signing_out_returns_to_the_sign_in_page_and_stays_there(db: Engine, bob
     assert "account" not in at.session_state
     assert list(at.chat_input) == []
     assert "bob" not in page_text(at)
+    # The notice outlives reruns (the cookie manager causes one at once) until the next sign-in.
+    assert [info.value for info in at.info] == ["You are signed out."]
+    at = sign_in("bob", at=at)
+    assert "account" in at.session_state
+    assert list(at.info) == []
 
 
 def test_a_sign_out_everywhere_from_another_session_ends_this_one_on_its_next_click(

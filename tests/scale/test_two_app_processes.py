@@ -20,6 +20,7 @@ from memory import ChatStore, open_store
 from tests.browser.conftest import (
     PASSWORD,
     RunningApp,
+    click_and_settle,
     messages,
     open_app,
     send,
@@ -172,8 +173,7 @@ def test_one_user_moves_between_processes_and_keeps_one_ordered_history(
     send(page, "first question on A")
     send(page, "second question on A")
     chat = session_id_of(page)
-    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
-    settle(page)
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="New chat"))
     send(page, "another chat on A")
     other_chat = session_id_of(page)
 
@@ -242,8 +242,9 @@ def test_signing_out_on_one_process_makes_the_cookie_useless_on_the_other(
     open_app(phone, b.url)
     expect(chat_input(phone)).to_be_visible()
 
-    laptop.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
-    settle(laptop)
+    click_and_settle(
+        laptop, laptop.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")
+    )
     expect_signed_out(laptop)
 
     # A copy of the cookie brought to B after the sign-out on A signs nobody in.
@@ -254,8 +255,9 @@ def test_signing_out_on_one_process_makes_the_cookie_useless_on_the_other(
     expect(thief.get_by_text("asked before signing out")).to_have_count(0)
 
     # The sign-in already open on B ends at its next run.
-    phone.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
-    settle(phone)
+    click_and_settle(
+        phone, phone.get_by_test_id("stSidebar").get_by_role("button", name="New chat")
+    )
     expect(phone.get_by_text("You were signed out. Please sign in again.")).to_be_visible()
     expect_signed_out(phone)
 
@@ -315,8 +317,7 @@ def test_an_admin_opening_a_history_on_one_process_is_in_the_audit_log_read_thro
     owner_box.press("Enter")
     settle(page)
     page.get_by_role("textbox", name="Reason for opening it").fill("dot asked for help")
-    page.get_by_role("button", name="Open read-only").click()
-    settle(page)
+    click_and_settle(page, page.get_by_role("button", name="Open read-only"))
     # Shown read-only, only now that the reason is recorded.
     expect(page.get_by_test_id("stText").filter(has_text="the answer dot got")).to_be_visible()
 

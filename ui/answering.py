@@ -1,0 +1,37 @@
+"""The answer this browser session is streaming, so that the run after a Stop can wait for it.
+
+Stop (or any click) starts the next run at once (Streamlit's fast reruns), while the stopped
+run is still waiting for the model's next word; only when that word arrives does it find out it
+was stopped and store the partial answer. A run that drew the chat before then would show the
+question as unanswered, and nothing would redraw it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+ANSWER_DONE_KEY = "answer_done"
+# Long enough for a stopped answer to hear the model's next word (a local model's come every
+# few tens of milliseconds); short enough that a stuck provider does not freeze the page.
+STOPPED_ANSWER_WAIT_SECONDS = 5.0
+
+
+@contextmanager
+def answering() -> Iterator[None]:
+    """Mark this session's answer as in progress until the block ends, however it ends."""
+    done = threading.Event()
+    st.session_state[ANSWER_DONE_KEY] = done
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def wait_for_stopped_answer(seconds: float = STOPPED_ANSWER_WAIT_SECONDS) -> bool:
+    """Wait until an answer a previous run of this session was streaming has been stored.
+    False if it was still going after `seconds`."""
+    done = st.session_state.get(ANSWER_DONE_KEY)
+    return done is None or done.wait(seconds)
