@@ -17,7 +17,7 @@ from memory import (
 )
 from memory.history import to_langchain
 from memory.store import INTERRUPTED
-from ui.answering import answering, wait_for_stopped_answer
+from ui.answering import QUESTION_KEY, answering, wait_for_stopped_answer
 from ui.auth import current_account
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
@@ -114,7 +114,9 @@ retry = (
 
 if model_problem:
     st.error(model_problem)
-question = st.chat_input(f"Ask the {ability} assistant", disabled=model_problem is not None)
+question = st.chat_input(
+    f"Ask the {ability} assistant", key=QUESTION_KEY, disabled=model_problem is not None
+)
 
 if question is not None and not question.strip():
     question = None  # an empty message is ignored

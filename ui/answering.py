@@ -1,4 +1,5 @@
-"""The answer this browser session is streaming, so that the run after a Stop can wait for it.
+"""The question typed in the chat box, and the answer this browser session is streaming (so
+that the run after a Stop can wait for it).
 
 Stop (or any click) starts the next run at once (Streamlit's fast reruns), while the stopped
 run is still waiting for the model's next word; only when that word arrives does it find out it
@@ -14,6 +15,9 @@ from contextlib import contextmanager
 import streamlit as st
 
 ANSWER_DONE_KEY = "answer_done"
+# The chat box's key: its value can then be read in a run that fails before the chat page draws
+# it (the database down at the sign-in check), to give the question back instead of losing it.
+QUESTION_KEY = "question"
 # Long enough for a stopped answer to hear the model's next word (a local model's come every
 # few tens of milliseconds); short enough that a stuck provider does not freeze the page.
 STOPPED_ANSWER_WAIT_SECONDS = 5.0
@@ -35,3 +39,9 @@ def wait_for_stopped_answer(seconds: float = STOPPED_ANSWER_WAIT_SECONDS) -> boo
     False if it was still going after `seconds`."""
     done = st.session_state.get(ANSWER_DONE_KEY)
     return done is None or done.wait(seconds)
+
+
+def unsent_question() -> str | None:
+    """What the user just sent from the chat box, if this run has it (whichever page runs)."""
+    question = st.session_state.get(QUESTION_KEY)
+    return question if isinstance(question, str) and question.strip() else None

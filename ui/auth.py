@@ -32,7 +32,6 @@ STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
 AUTHENTICATOR_KEY = "authenticator"
 USERS_KEY = "authenticator_users"
-COOKIE_SIGNED_IN_AT_KEY = "cookie_signed_in_at"
 # Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
 # component, and the immediate rerun that follows those would unmount it before it acts.
 COOKIE_ACTION_KEY = "cookie_action"
@@ -94,18 +93,6 @@ class DatabaseUsers(dict[str, dict[str, Any]]):
             "logged_in": False,
         }
         return True
-
-    def admit_by_cookie(self, account: Account) -> None:
-        """Let a verified cookie's user in even while their username is locked: the lockout
-        stops password guessing, not the owner's existing sign-in. No hash: none is checked."""
-        self[account.username] = {
-            "password": "",
-            "name": account.display_name or account.username,
-            "email": account.email,
-            "roles": [account.role],
-            "failed_login_attempts": 0,
-            "logged_in": False,
-        }
 
     def __contains__(self, username: object) -> bool:
         return self._load(username)
@@ -170,25 +157,28 @@ def _forget_sign_in() -> None:
         st.session_state[key] = None
 
 
-def _check_cookie(
-    authenticator: stauth.Authenticate, users: DatabaseUsers, engine: Engine
-) -> datetime | None:
-    """Admit a cookie the database still honours (returning when it was issued); keep the
-    authenticator from signing in with any other."""
+def _check_cookie(engine: Engine) -> tuple[Account, datetime] | None:
+    """The account of a cookie the database still honours, and when it was issued. Any other
+    cookie is deleted from the browser, once."""
     try:
-        found = _cookie_sign_in(engine)
+        return _cookie_sign_in(engine)
     except LookupError:
-        # The authenticator skips cookies once `logout` is set in this browser session.
-        st.session_state["logout"] = True
-        if not st.session_state.get(STALE_COOKIE_KEY):
-            st.session_state[STALE_COOKIE_KEY] = True
-            st.session_state[COOKIE_ACTION_KEY] = "delete"
+        state = st.session_state
+        if not state.get(STALE_COOKIE_KEY):
+            state[STALE_COOKIE_KEY] = True
+            state[COOKIE_ACTION_KEY] = "delete"
         return None
-    if found is None:
-        return None
-    account, signed_in_at = found
-    users.admit_by_cookie(account)
-    return signed_in_at
+
+
+def _mark_signed_in(account: Account, signed_in_at: datetime) -> None:
+    """The session state streamlit-authenticator keeps for a signed-in user, and ours."""
+    state = st.session_state
+    state["authentication_status"] = True
+    state["username"] = account.username
+    state["name"] = account.display_name or account.username
+    state["roles"] = [account.role]
+    state[SIGNED_IN_AT_KEY] = signed_in_at
+    state.pop(NOTICE_KEY, None)
 
 
 def require_account(engine: Engine) -> Account | None:
@@ -220,7 +210,17 @@ def require_account(engine: Engine) -> Account | None:
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in(authenticator, "You were signed out. Please sign in again.")
     state[USERS_KEY] = users
-    state[COOKIE_SIGNED_IN_AT_KEY] = _check_cookie(authenticator, users, engine)
+    # Cookies are read here alone, from the request, so a link to any page opens that page in
+    # this very run; the authenticator would read them a run later through its component, and
+    # without the revocation check. `logout` is what makes it skip them.
+    state["logout"] = True
+    found = _check_cookie(engine)
+    if found is not None:
+        account, signed_in_at = found
+        _mark_signed_in(account, signed_in_at)
+        state[ACCOUNT_KEY] = account
+        accounts.touch_last_active(engine, user_id=account.id)
+        return account
     if state.pop(COOKIE_ACTION_KEY, None) == "delete":
         with cookie_slot.container():
             authenticator.cookie_controller.delete_cookie()
@@ -260,9 +260,7 @@ def sign_in_page(engine: Engine) -> st.Page:
 
     def draw() -> None:
         state = st.session_state
-        _draw_sign_in(
-            engine, state[AUTHENTICATOR_KEY], state[USERS_KEY], state[COOKIE_SIGNED_IN_AT_KEY]
-        )
+        _draw_sign_in(engine, state[AUTHENTICATOR_KEY], state[USERS_KEY])
 
     return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
@@ -271,7 +269,6 @@ def _draw_sign_in(
     engine: Engine,
     authenticator: stauth.Authenticate,
     users: DatabaseUsers,
-    cookie_signed_in_at: datetime | None,
 ) -> None:
     state = st.session_state
     _, column, _ = st.columns([1, 2, 1])
@@ -302,12 +299,11 @@ def _draw_sign_in(
                 st.error(str(error))
             status = state.get("authentication_status")
             if status:
-                form_used = cookie_signed_in_at is None
-                state[SIGNED_IN_AT_KEY] = cookie_signed_in_at or datetime.now(UTC)
+                # Only the form signs in here: cookies were handled before this page.
+                state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
                 state.pop(NOTICE_KEY, None)
-                if form_used:
-                    accounts.clear_failed_sign_ins(engine, username=state["username"])
-                    _prepare_cookie(state["username"])
+                accounts.clear_failed_sign_ins(engine, username=state["username"])
+                _prepare_cookie(state["username"])
                 st.rerun()
             elif status is False:
                 _explain_failed_sign_in(engine, users.asked)
@@ -315,7 +311,7 @@ def _draw_sign_in(
                 state["authentication_status"] = None
         if sign_up_tab:
             with sign_up_tab[0]:
-                _draw_sign_up(engine, authenticator, first_account)
+                _draw_sign_up(engine, first_account)
 
 
 def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
@@ -330,7 +326,7 @@ def _explain_failed_sign_in(engine: Engine, username: str | None) -> None:
         st.error("Wrong username or password.")
 
 
-def _draw_sign_up(engine: Engine, authenticator: stauth.Authenticate, first: bool) -> None:
+def _draw_sign_up(engine: Engine, first: bool) -> None:
     if first:
         st.caption("No account exists yet: the first account created becomes the administrator.")
     with st.form("sign-up", clear_on_submit=False):
@@ -358,19 +354,12 @@ def _draw_sign_up(engine: Engine, authenticator: stauth.Authenticate, first: boo
     except AccountError as error:
         st.error(str(error))
         return
-    sign_in_directly(authenticator, account)
+    sign_in_directly(account)
 
 
-def sign_in_directly(authenticator: stauth.Authenticate, account: Account) -> None:
-    """Sign `account` in now (after it was just created) and set the authenticator's cookie."""
-    state = st.session_state
-    state["authentication_status"] = True
-    state["username"] = account.username
-    state["name"] = account.display_name or account.username
-    state["roles"] = [account.role]
-    state["logout"] = None
-    state[SIGNED_IN_AT_KEY] = datetime.now(UTC)
-    state.pop(NOTICE_KEY, None)
+def sign_in_directly(account: Account) -> None:
+    """Sign `account` in now (after it was just created) and set the sign-in cookie."""
+    _mark_signed_in(account, datetime.now(UTC))
     _prepare_cookie(account.username)
     st.rerun()
 

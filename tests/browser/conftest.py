@@ -188,9 +188,10 @@ def settle(page: Page) -> None:
 RUN_COUNTS_JS = """() => {
   const app = document.querySelector('.stApp');
   if (window.__runs === undefined) {
-    window.__runs = {started: 0, finished: 0};
+    window.__runs = {started: 0, finished: 0, changedAt: performance.now()};
     let last = app.dataset.testScriptState;
     new MutationObserver(() => {
+      window.__runs.changedAt = performance.now();
       const now = app.dataset.testScriptState;
       if (now === 'running' && last !== 'running') window.__runs.started++;
       if (now !== 'running' && last === 'running') window.__runs.finished++;
@@ -209,6 +210,17 @@ def click_and_settle(page: Page, target: Locator) -> None:
     if before["running"]:
         condition += f" || window.__runs.finished > {before['finished']}"
     page.wait_for_function(condition, timeout=30_000)
+    settle(page)
+
+
+def wait_until_quiet(page: Page, seconds: float = 2.0) -> None:
+    """Wait until no script run has started or ended for `seconds`. Just after a page opens or
+    a sign-in, the cookie manager's components still rerun it once or twice; a test that needs
+    the next run to be its own (a Stop, a sign-out elsewhere) waits for them first."""
+    page.evaluate(RUN_COUNTS_JS)
+    page.wait_for_function(
+        f"performance.now() - window.__runs.changedAt > {seconds * 1000}", timeout=30_000
+    )
     settle(page)
 
 

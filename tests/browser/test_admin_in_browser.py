@@ -127,12 +127,6 @@ def test_a_non_admin_reaches_nothing_of_the_admin_page_by_url_or_query_parameter
         admin_context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Open gap: a cookie is honoured one run after a new browser session's first, which "
-    "only knows the sign-in page, so a direct link to /admin (or /my_data, /account) lands on "
-    "Chat. A same-run cookie sign-in fixed it but lost the signed-out notice on another process.",
-)
 def test_the_admin_reaches_the_admin_page_by_its_url(
     app: RunningApp, people: None, page: Page
 ) -> None:

@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     send,
     settle,
     sign_up,
+    wait_until_quiet,
 )
 
 pytestmark = pytest.mark.browser
@@ -96,27 +97,6 @@ def session_buttons(page: Page) -> Locator:
 def new_chat(page: Page) -> None:
     page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").click()
     expect(page.get_by_role("heading", name="New chat")).to_be_visible()
-    settle(page)
-
-
-# Milliseconds since the app last started or ended a script run (counted from now on).
-WATCH_RUNS = """() => {
-    window.lastRunChange = performance.now();
-    const app = document.querySelector('.stApp');
-    new MutationObserver(() => { window.lastRunChange = performance.now(); })
-        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-
-
-def wait_until_quiet(page: Page, seconds: float = 2.0) -> None:
-    """Wait until no script run has started or ended for `seconds`. Just after a sign-up the
-    cookie manager's components still rerun the page, and a rerun stops an answer mid-stream
-    (reported as a bug): the Stop tests must be the only thing that stops one."""
-    page.evaluate(WATCH_RUNS)
-    wait_for(
-        lambda: page.evaluate("performance.now() - window.lastRunChange") > seconds * 1000,
-        what="a page with no reruns",
-    )
     settle(page)
 
 

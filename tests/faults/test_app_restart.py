@@ -294,12 +294,6 @@ def test_a_page_run_while_postgres_is_down_shows_a_clear_message_not_a_traceback
     screenshot(page, "faults-04-postgres-down-reload")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Open gap: during an outage the sign-in gate in app.py fails before pages/chat.py "
-    "runs, and the chat input's value is not readable there, so the typed question is neither "
-    "stored nor shown back (the user's earlier messages are all kept).",
-)
 def test_a_question_sent_while_postgres_is_down_is_given_back_to_send_again(
     own_cluster: PostgresCluster,
     stub: StubServer,

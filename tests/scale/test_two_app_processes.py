@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     settle,
     sign_up,
     try_sign_in,
+    wait_until_quiet,
 )
 from tests.browser.test_chat_in_browser import sidebar_titles
 from tests.scale.conftest import (
@@ -241,6 +242,8 @@ def test_signing_out_on_one_process_makes_the_cookie_useless_on_the_other(
     phone.context.add_cookies([cookie_for(b.url, token)])
     open_app(phone, b.url)
     expect(chat_input(phone)).to_be_visible()
+    # Its cookie manager's own reruns are over, so the phone's next run is the click below.
+    wait_until_quiet(phone)
 
     click_and_settle(
         laptop, laptop.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")
