@@ -126,11 +126,8 @@ def reset_user_password(store: ChatStore, args: argparse.Namespace) -> None:
 def purge(store: ChatStore, args: argparse.Namespace) -> None:
     """purge: apply the retention policy now, audited."""
     counts = purge_expired(store)
-    audit.record(
-        store.engine,
-        action=audit.RETENTION_PURGED,
-        actor_id=None,
-        detail=f"{CLI_DETAIL}: sessions={counts.sessions} messages={counts.messages}",
+    audit.record_purge(
+        store.engine, sessions=counts.sessions, messages=counts.messages, via=CLI_DETAIL
     )
     if counts.cutoff is None:
         _say("retention is set to keep forever: nothing purged")

@@ -25,6 +25,7 @@ from audit.log import (
     events_csv,
     list_events,
     record,
+    record_purge,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "events_csv",
     "list_events",
     "record",
+    "record_purge",
 ]

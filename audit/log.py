@@ -139,6 +139,24 @@ def record(
     return AuditEntry(id=int(event_id), **values)
 
 
+def record_purge(
+    engine: Engine,
+    *,
+    sessions: int,
+    messages: int,
+    actor_id: str | None = None,
+    via: str = "",
+) -> AuditEntry:
+    """Record a retention purge by its counts (never its content); `via` names the CLI."""
+    counts = f"sessions={sessions} messages={messages}"
+    return record(
+        engine,
+        action=RETENTION_PURGED,
+        actor_id=actor_id,
+        detail=f"{via}: {counts}" if via else counts,
+    )
+
+
 def _filters(
     *,
     action: str | None,

@@ -273,10 +273,7 @@ with retention_tab:
         st.caption("No purge has run yet.")
     if st.button("Purge now"):
         counts = purge_expired(store)
-        audit.record(
-            engine,
-            actor_id=admin.id,
-            action=audit.RETENTION_PURGED,
-            detail=f"sessions={counts.sessions} messages={counts.messages}",
+        audit.record_purge(
+            engine, sessions=counts.sessions, messages=counts.messages, actor_id=admin.id
         )
         st.success(f"Removed {counts.sessions} sessions and {counts.messages} messages.")

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import Engine
 
 from database import get_engine, migrate
 from database.engine import dispose_engine
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.scale.conftest import StubServer, running_stub
 from tests.support.postgres import PostgresCluster
 
 
@@ -44,6 +47,38 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     dispose_engine(database_url)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the whole run: Playwright's sync API cannot be started twice in one
+    thread, so every browser test (tests/browser, faults, scale, security) shares this one."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubServer]:
+    """The deterministic OpenAI-compatible stub as a process of this module's own, which its
+    tests may slow down or break on purpose."""
+    with running_stub(tmp_path_factory.mktemp("stub") / "stub.log") as stub:
+        yield stub
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

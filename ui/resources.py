@@ -47,11 +47,7 @@ def purge_if_due(store: ChatStore) -> None:
     if not purge_due(store.engine):
         return
     counts = purge_expired(store)
-    audit.record(
-        store.engine,
-        action=audit.RETENTION_PURGED,
-        detail=f"sessions={counts.sessions} messages={counts.messages}",
-    )
+    audit.record_purge(store.engine, sessions=counts.sessions, messages=counts.messages)
     log.info("retention purge: %d sessions, %d messages", counts.sessions, counts.messages)
 
 

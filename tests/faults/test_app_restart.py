@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from database.engine import dispose_engine
 from memory import open_store
@@ -27,10 +27,8 @@ from tests.browser.conftest import (
 from tests.scale.conftest import (
     StubServer,
     chat_app_env,
-    chromium,
     kill,
     port_of,
-    running_stub,
     session_id_of,
     start_app_process,
     stored_messages,
@@ -46,37 +44,11 @@ SLOW_DELAY = 0.5
 FAST_DELAY = 0.02
 
 
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubServer]:
-    with running_stub(tmp_path_factory.mktemp("stub") / "stub.log", delay=FAST_DELAY) as stub:
-        yield stub
-
-
 @pytest.fixture(autouse=True)
 def fast_answers(stub: StubServer) -> Iterator[None]:
     stub.set_delay(FAST_DELAY)
     yield
     stub.set_delay(FAST_DELAY)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    return page
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ by tests/faults/test_app_restart.py and tests/security/test_forged_cookies.py to
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 import signal
@@ -23,14 +22,12 @@ from unittest import mock
 
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from tests.browser import conftest as browser_support
 from tests.browser.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PROJECT_DIR,
     RunningApp,
     app_env,
@@ -104,30 +101,6 @@ def running_stub(log: Path, *, delay: float = 0.02) -> Iterator[StubServer]:
         yield stub
     finally:
         stub.stop()
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """Chromium for one test module. Playwright's sync API cannot be started twice in one
-    thread, so when another fixture of this pytest process (tests/browser's session-scoped
-    `browser`) already has one running, that one is lent instead of launching a second."""
-    lent = next(
-        (
-            found
-            for found in gc.get_objects()
-            if isinstance(found, Browser) and found.is_connected()
-        ),
-        None,
-    )
-    if lent is not None:
-        yield lent
-        return
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def chat_app_env(

@@ -35,10 +35,8 @@ from tests.scale.conftest import (
     StubServer,
     chat_app_env,
     cheap_hashes,
-    chromium,
     cookie_for,
     expect_signed_out,
-    running_stub,
     session_id_of,
     sign_in_cookie,
     sql,
@@ -49,18 +47,6 @@ from tests.scale.conftest import (
 from tests.support.postgres import PostgresCluster
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubServer]:
-    with running_stub(tmp_path_factory.mktemp("stub") / "stub.log") as stub:
-        yield stub
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -26,11 +26,9 @@ from tests.scale.conftest import (
     StubServer,
     chat_app_env,
     cheap_hashes,
-    chromium,
     cookie_for,
     expect_signed_out,
     mint_cookie,
-    running_stub,
     sign_in_cookie,
     start_app_process,
     warm_up,
@@ -43,18 +41,6 @@ pytestmark = [
 ]
 
 REFUSAL = "The app is not configured safely, so it will not start"
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubServer]:
-    with running_stub(tmp_path_factory.mktemp("stub") / "stub.log") as stub:
-        yield stub
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")
