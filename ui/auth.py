@@ -1,7 +1,8 @@
 """The sign-in gate: streamlit-authenticator's form and cookie, with the database as the truth.
 
-streamlit-authenticator renders the sign-in form, checks the bcrypt hash and sets its signed
-cookie ({username, exp_date}). What it does not do is done here, on every run, against the
+streamlit-authenticator renders the sign-in form and checks the bcrypt hash; its cookie format
+({username, exp_date}, signed HS256) is kept, but the cookie is read here from the request and
+set through ui/cookies.py. What it does not do is done here, on every run, against the
 accounts core: the user must still exist and be enabled; the sign-in (form or cookie) must be
 newer than the user's last sign-out, password change or disabling (so those revoke every cookie
 the user holds); failed sign-ins are counted in the database, where the lockout lives.
@@ -25,28 +26,19 @@ from streamlit.errors import StreamlitAPIException
 import accounts
 import settings
 from accounts import Account, AccountError
+from ui.cookies import HIDE_COOKIE_MANAGER_CSS, draw_cookie_deleter, draw_cookie_setter
 
 ACCOUNT_KEY = "account"
 SIGNED_IN_AT_KEY = "signed_in_at"
 STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
-AUTHENTICATOR_KEY = "authenticator"
-USERS_KEY = "authenticator_users"
 # Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
 # component, and the immediate rerun that follows those would unmount it before it acts.
 COOKIE_ACTION_KEY = "cookie_action"
-# The cookie manager's "set" component answers True here once its script has run.
-COOKIE_SET_REPLY_KEY = "set"
 # The cookie to set, made once at sign-in: the component is drawn until it answers, and drawn
-# again with a new token (as the authenticator's set_cookie would make) it runs again and
-# causes one more rerun, which would stop the user's first answer mid-stream.
+# again with a new token it would run again and cause one more rerun, which would stop the
+# user's first answer mid-stream.
 COOKIE_TO_SET_KEY = "cookie_to_set"
-# The cookie manager's iframes (keys init/set/delete) do their work invisibly; without this
-# they show as empty bars above the page. Only their height goes: with no width Streamlit never
-# mounts them, and the cookie would silently not be set.
-HIDE_COOKIE_MANAGER_CSS = """<style>
-.st-key-init, .st-key-set, .st-key-delete { height: 0; min-height: 0; overflow: hidden; }
-</style>"""
 SECONDS_PER_DAY = 86_400
 ENTRY_SCRIPT = "app.py"
 # A cookie whose implied issue time lies further in the future than this was not issued by this
@@ -107,7 +99,7 @@ class DatabaseUsers(dict[str, dict[str, Any]]):
 
 
 def _authenticator(engine: Engine) -> tuple[stauth.Authenticate, DatabaseUsers]:
-    # Created once per run, here only: its CookieManager widget key would clash otherwise.
+    # Only on the sign-in page: creating it draws the cookie manager's getAll component.
     credentials: dict[str, Any] = {"usernames": {}}
     authenticator = stauth.Authenticate(
         credentials,
@@ -183,13 +175,12 @@ def _mark_signed_in(account: Account, signed_in_at: datetime) -> None:
 
 def require_account(engine: Engine) -> Account | None:
     """The signed-in, current account, or None when the sign-in page must be shown."""
-    authenticator, users = _authenticator(engine)
+    settings.auth_cookie_key()  # on every run: an unsafe key stops the app, signed in or not
     # The cookie manager's set/delete components are drawn in this fixed slot: drawn straight
     # into the page they would shift everything after them by one element on the runs that
     # draw them, and the browser would briefly show the page twice while it redraws.
     cookie_slot = st.empty()
     state = st.session_state
-    state[AUTHENTICATOR_KEY] = authenticator
     if state.get("authentication_status") and state.get(SIGNED_IN_AT_KEY):
         account = accounts.find_account(engine, username=state.get("username") or "")
         if account is not None and accounts.sign_in_is_current(
@@ -198,22 +189,17 @@ def require_account(engine: Engine) -> Account | None:
             state[ACCOUNT_KEY] = account
             accounts.touch_last_active(engine, user_id=account.id)
             if state.get(COOKIE_ACTION_KEY) == "set":
-                if state.get(COOKIE_SET_REPLY_KEY):
-                    state.pop(COOKIE_ACTION_KEY, None)
-                    state.pop(COOKIE_TO_SET_KEY, None)
-                else:
-                    # Drawn on every run until the component reports it ran: a rerun right
-                    # after (the cookie manager's own reply often causes one) would unmount it.
-                    with cookie_slot.container():
-                        _draw_cookie_setter(authenticator)
+                token, expires = state[COOKIE_TO_SET_KEY]
+                with cookie_slot.container():
+                    if draw_cookie_setter(cookie_name(), token, expires):
+                        state.pop(COOKIE_ACTION_KEY, None)
+                        state.pop(COOKIE_TO_SET_KEY, None)
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
-        _end_sign_in(authenticator, "You were signed out. Please sign in again.")
-    state[USERS_KEY] = users
+        _end_sign_in("You were signed out. Please sign in again.")
     # Cookies are read here alone, from the request, so a link to any page opens that page in
     # this very run; the authenticator would read them a run later through its component, and
-    # without the revocation check. `logout` is what makes it skip them.
-    state["logout"] = True
+    # without the revocation check.
     found = _check_cookie(engine)
     if found is not None:
         account, signed_in_at = found
@@ -223,7 +209,7 @@ def require_account(engine: Engine) -> Account | None:
         return account
     if state.pop(COOKIE_ACTION_KEY, None) == "delete":
         with cookie_slot.container():
-            authenticator.cookie_controller.delete_cookie()
+            draw_cookie_deleter(cookie_name())
     return None
 
 
@@ -238,17 +224,9 @@ def _prepare_cookie(username: str) -> None:
     state = st.session_state
     state[COOKIE_TO_SET_KEY] = (token, expires)
     state[COOKIE_ACTION_KEY] = "set"
-    state.pop(COOKIE_SET_REPLY_KEY, None)
 
 
-def _draw_cookie_setter(authenticator: stauth.Authenticate) -> None:
-    token, expires = st.session_state[COOKIE_TO_SET_KEY]
-    cookie_manager = authenticator.cookie_controller.cookie_model.cookie_manager
-    cookie_manager.set(cookie_name(), token, key="set", expires_at=expires)
-
-
-def _end_sign_in(authenticator: stauth.Authenticate, notice: str) -> None:
-    authenticator.logout(location="unrendered")
+def _end_sign_in(notice: str) -> None:
     _forget_sign_in()
     st.session_state[NOTICE_KEY] = notice
     st.session_state[COOKIE_ACTION_KEY] = "delete"
@@ -259,8 +237,11 @@ def sign_in_page(engine: Engine) -> st.Page:
     """The only page a signed-out visitor can reach: sign in, or create an account."""
 
     def draw() -> None:
-        state = st.session_state
-        _draw_sign_in(engine, state[AUTHENTICATOR_KEY], state[USERS_KEY])
+        authenticator, users = _authenticator(engine)
+        # Cookies were handled before this page (require_account); `logout` makes the
+        # authenticator skip them.
+        st.session_state["logout"] = True
+        _draw_sign_in(engine, authenticator, users)
 
     return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
@@ -392,7 +373,7 @@ def sign_out(engine: Engine, account: Account, *, notice: str = "You are signed 
     # A deleted account has no sign-in left to revoke.
     with contextlib.suppress(accounts.AccountNotFound):
         accounts.revoke_sign_ins(engine, user_id=account.id)
-    _end_sign_in(st.session_state[AUTHENTICATOR_KEY], notice)
+    _end_sign_in(notice)
 
 
 def account_menu(engine: Engine, account: Account) -> None:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,30 +164,45 @@ def settle(page: Page) -> None:
 # counts tell the click's run from the quiet before it. A click that lands during a run (one a
 # component's reply started) restarts that run without a new start, so its end counts too.
 RUN_COUNTS_JS = """() => {
-  const app = document.querySelector('.stApp');
+  const state = () => {
+    const app = document.querySelector('.stApp');
+    return app ? app.dataset.testScriptState : 'gone';
+  };
   if (window.__runs === undefined) {
-    window.__runs = {started: 0, finished: 0, changedAt: performance.now()};
-    let last = app.dataset.testScriptState;
+    window.__runs = {started: 0, finished: 0, changes: 0, changedAt: performance.now()};
+    let last = state();
+    // The whole body is watched: after a reconnect the app's root element may be a new one.
     new MutationObserver(() => {
+      const now = state();
+      if (now === last) return;
+      window.__runs.changes++;
       window.__runs.changedAt = performance.now();
-      const now = app.dataset.testScriptState;
-      if (now === 'running' && last !== 'running') window.__runs.started++;
-      if (now !== 'running' && last === 'running') window.__runs.finished++;
+      if (now === 'running') window.__runs.started++;
+      if (last === 'running') window.__runs.finished++;
       last = now;
-    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }).observe(document.body, {
+      subtree: true, childList: true, attributes: true,
+      attributeFilter: ['data-test-script-state'],
+    });
   }
-  return {...window.__runs, running: app.dataset.testScriptState === 'running'};
+  return {...window.__runs, running: state() === 'running'};
 }"""
 
 
 def click_and_settle(page: Page, target: Locator) -> None:
     """Click something that makes the app run again, and wait until that run is over."""
+    act_and_settle(page, target.click)
+
+
+def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 30_000) -> None:
+    """Do something in the page that makes the app run again (a click, Enter in the chat box),
+    and wait until that run is over."""
     before = page.evaluate(RUN_COUNTS_JS)
-    target.click()
+    action()
     condition = f"window.__runs.started > {before['started']}"
     if before["running"]:
         condition += f" || window.__runs.finished > {before['finished']}"
-    page.wait_for_function(condition, timeout=30_000)
+    page.wait_for_function(condition, timeout=timeout_ms)
     settle(page)
 
 

@@ -18,11 +18,13 @@ from memory import open_store
 from memory.store import COMPLETE, INTERRUPTED
 from tests.browser.conftest import (
     RunningApp,
+    act_and_settle,
     messages,
     screenshot,
     send,
     settle,
     sign_up,
+    wait_until_quiet,
 )
 from tests.scale.conftest import (
     StubServer,
@@ -164,7 +166,7 @@ def test_killing_the_app_mid_answer_keeps_the_question_once_and_retry_answers_it
     )
 
 
-def test_a_tab_left_open_shows_the_chat_again_when_the_killed_app_comes_back(
+def restart_under_open_tab(
     postgres_cluster: PostgresCluster,
     stub: StubServer,
     browser: Browser,
@@ -172,40 +174,58 @@ def test_a_tab_left_open_shows_the_chat_again_when_the_killed_app_comes_back(
     processes: list[RunningApp],
     tmp_path: Path,
 ) -> None:
+    """Sign up and chat, then SIGKILL the app and start it again on the same port while the
+    tab stays open, until the tab has reconnected."""
     env = app_on(postgres_cluster.create_database(), stub, tmp_path / "data")
     app = start_app_process(env, tmp_path / "app.log")
     processes.append(app)
     warm_up(browser, app)
     sign_up(page, app.url, "max")
     send(page, "asked before the crash")
-    count_script_runs(page)
     kill(app)
     page.wait_for_selector(".stApp:not([data-test-connection-state=CONNECTED])")
     processes.append(start_app_process(env, tmp_path / "app-restarted.log", port=port_of(app)))
-    # No user action: Streamlit's frontend reconnects by itself and reruns the page it showed.
-    # Until a run has finished, the elements on screen are the dead process's.
-    page.wait_for_function("window.scriptRuns > 0", timeout=60_000)
+    # Streamlit's frontend reconnects by itself; an idle page is not rerun (by Streamlit's
+    # design), so the chat stays on screen until the user's next action.
     settle(page)
-    try:
-        expect(page.get_by_test_id("stChatMessageContent").first).to_have_text(
-            "asked before the crash", timeout=30_000
-        )
-        expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
-    finally:
-        screenshot(page, "faults-02-open-tab-after-restart")
+    expect(page.get_by_test_id("stChatMessageContent").first).to_have_text("asked before the crash")
 
 
-def count_script_runs(page: Page) -> None:
-    """Count, in `window.scriptRuns`, the script runs the page sees from now on."""
-    page.evaluate(
-        """() => {
-            window.scriptRuns = 0;
-            const app = document.querySelector(".stApp");
-            new MutationObserver(() => {
-                if (app.getAttribute("data-test-script-state") === "running") window.scriptRuns++;
-            }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
-        }"""
-    )
+def test_a_tab_left_open_keeps_its_chat_and_a_reload_goes_on_with_the_restarted_app(
+    postgres_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+    page.reload()
+    settle(page)
+    expect(page.get_by_test_id("stChatMessageContent").first).to_have_text("asked before the crash")
+    send(page, "asked after the restart")
+    assert messages(page) == turns("asked before the crash", "asked after the restart")
+    screenshot(page, "faults-02-open-tab-after-restart")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Open gap: the first run a fresh process gets from an open tab is the page alone "
+    "(Streamlit routes by pages/ until app.py has called st.navigation once in the process); "
+    "that run sends itself through app.py's gate with st.switch_page, which drops the chat "
+    "box's value, so a question sent as the very first action after a restart is lost.",
+)
+def test_a_question_sent_first_thing_after_an_app_restart_is_answered(
+    postgres_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+    send(page, "asked after the restart")
+    assert messages(page) == turns("asked before the crash", "asked after the restart")
 
 
 def signed_up_app_on_own_cluster(
@@ -225,17 +245,16 @@ def signed_up_app_on_own_cluster(
     warm_up(browser, app)
     sign_up(page, app.url, username)
     send(page, "asked before the outage")
+    # The cookie manager's reruns are over: the next run is the one the test causes.
+    wait_until_quiet(page)
     return database_url
 
 
 def submit(page: Page, text: str) -> None:
     """Send a message and wait for the page run it causes to end, however it ends."""
-    count_script_runs(page)
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(text)
-    box.press("Enter")
-    page.wait_for_function("window.scriptRuns > 0")
-    settle(page)
+    act_and_settle(page, lambda: box.press("Enter"))
 
 
 def expect_database_down_explained(page: Page) -> None:
