@@ -4,6 +4,7 @@ through Playwright. Screenshots go to test-output/screenshots for review."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.postgres import free_port
 
@@ -194,7 +196,7 @@ def click_and_settle(page: Page, target: Locator) -> None:
     act_and_settle(page, target.click)
 
 
-def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 30_000) -> None:
+def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 10_000) -> None:
     """Do something in the page that makes the app run again (a click, Enter in the chat box),
     and wait until that run is over."""
     before = page.evaluate(RUN_COUNTS_JS)
@@ -202,7 +204,11 @@ def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 3
     condition = f"window.__runs.started > {before['started']}"
     if before["running"]:
         condition += f" || window.__runs.finished > {before['finished']}"
-    page.wait_for_function(condition, timeout=timeout_ms)
+    # A quick run can come and go within one frame, never showing as "running" (the frontend
+    # batches its messages under load): then this waits its full time, and what the test
+    # expects next decides.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(condition, timeout=timeout_ms)
     settle(page)
 
 
@@ -228,6 +234,9 @@ def visible_form(page: Page, name: str):
 
 def sign_up(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
     open_app(page, url)
+    # The sign-in page's cookie manager reruns it once after it loads; a tab chosen before
+    # that rerun can be reset by it.
+    wait_until_quiet(page, 1.0)
     page.get_by_role("tab", name="Create account").click()
     form = visible_form(page, "Create account")
     form.get_by_role("textbox", name="Username").fill(username)
@@ -246,12 +255,13 @@ def wait_for_cookie(page: Page, name: str = "chat_auth", seconds: float = 15) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"cookie {name} was never set")
         page.wait_for_timeout(100)
-    page.wait_for_timeout(300)
-    settle(page)
+    # The cookie manager reports that it set the cookie, which reruns the page once more.
+    wait_until_quiet(page, 1.5)
 
 
 def sign_in(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
     open_app(page, url)
+    wait_until_quiet(page, 1.0)
     try_sign_in(page, username, password)
     expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
     wait_for_cookie(page)
