@@ -34,7 +34,7 @@ STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
 # Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
 # component, and the immediate rerun that follows those would unmount it before it acts.
-COOKIE_ACTION_KEY = "cookie_action"
+DELETE_COOKIE_KEY = "delete_cookie"
 # The cookie to set, made once at sign-in: the component is drawn until it answers, and drawn
 # again with a new token it would run again and cause one more rerun, which would stop the
 # user's first answer mid-stream.
@@ -158,7 +158,7 @@ def _check_cookie(engine: Engine) -> tuple[Account, datetime] | None:
         state = st.session_state
         if not state.get(STALE_COOKIE_KEY):
             state[STALE_COOKIE_KEY] = True
-            state[COOKIE_ACTION_KEY] = "delete"
+            state[DELETE_COOKIE_KEY] = True
         return None
 
 
@@ -188,12 +188,11 @@ def require_account(engine: Engine) -> Account | None:
         ):
             state[ACCOUNT_KEY] = account
             accounts.touch_last_active(engine, user_id=account.id)
-            if state.get(COOKIE_ACTION_KEY) == "set":
+            if COOKIE_TO_SET_KEY in state:
                 token, expires = state[COOKIE_TO_SET_KEY]
                 with cookie_slot.container():
                     if draw_cookie_setter(cookie_name(), token, expires):
-                        state.pop(COOKIE_ACTION_KEY, None)
-                        state.pop(COOKIE_TO_SET_KEY, None)
+                        del state[COOKIE_TO_SET_KEY]
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in("You were signed out. Please sign in again.")
@@ -207,7 +206,7 @@ def require_account(engine: Engine) -> Account | None:
         state[ACCOUNT_KEY] = account
         accounts.touch_last_active(engine, user_id=account.id)
         return account
-    if state.pop(COOKIE_ACTION_KEY, None) == "delete":
+    if state.pop(DELETE_COOKIE_KEY, False):
         with cookie_slot.container():
             draw_cookie_deleter(cookie_name())
     return None
@@ -221,15 +220,14 @@ def _prepare_cookie(username: str) -> None:
         settings.auth_cookie_key(),
         algorithm="HS256",
     )
-    state = st.session_state
-    state[COOKIE_TO_SET_KEY] = (token, expires)
-    state[COOKIE_ACTION_KEY] = "set"
+    st.session_state[COOKIE_TO_SET_KEY] = (token, expires)
 
 
 def _end_sign_in(notice: str) -> None:
     _forget_sign_in()
     st.session_state[NOTICE_KEY] = notice
-    st.session_state[COOKIE_ACTION_KEY] = "delete"
+    st.session_state.pop(COOKIE_TO_SET_KEY, None)
+    st.session_state[DELETE_COOKIE_KEY] = True
     st.rerun()
 
 
