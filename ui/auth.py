@@ -21,12 +21,16 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.pages_manager import PagesManager
 
 import accounts
 import settings
 from accounts import Account, AccountError
 from ui.cookies import HIDE_COOKIE_MANAGER_CSS, draw_cookie_deleter, draw_cookie_setter
+from ui.resources import chat_store
+from ui.text import DATABASE_DOWN
 
 ACCOUNT_KEY = "account"
 SIGNED_IN_AT_KEY = "signed_in_at"
@@ -347,9 +351,27 @@ def current_account() -> Account:
     """The account app.py resolved for this run (pages run only after the gate let them in)."""
     account = st.session_state.get(ACCOUNT_KEY)
     if account is None:
-        # Only when a page ran without app.py: until app.py first calls st.navigation in a new
-        # server process, Streamlit serves pages/ as a classic multipage app, so a reconnecting
-        # tab's /admin or /chat runs that page alone. Send it through the gate.
+        account = _gate_page_run_alone()
+    return account
+
+
+def _gate_page_run_alone() -> Account:
+    """The gate, for a page that ran without app.py.
+
+    Until app.py first calls st.navigation in a new server process, Streamlit serves pages/ as
+    a classic multipage app: a tab left open across an app restart reconnects, and its next
+    action runs that page alone. The gate runs here, in that same run, so that what the action
+    carried (a question typed in the chat box) reaches the page; st.switch_page to app.py would
+    drop it. From here on the process is an st.navigation app, and every run goes through
+    app.py."""
+    PagesManager.uses_pages_directory = False
+    try:
+        account = require_account(chat_store().engine)
+    except OperationalError:
+        st.error(DATABASE_DOWN)
+        st.stop()
+    if account is None:
+        # No sign-in: app.py shows the sign-in form (a test runs the page with no app.py).
         with contextlib.suppress(StreamlitAPIException):
             st.switch_page(ENTRY_SCRIPT, query_params=st.query_params.to_dict())
         st.error("Please sign in.")
