@@ -18,7 +18,7 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | MODEL_CONTEXT_TOKENS    | LOCAL_MODEL_CTX, or 16000         | prompt budget used to trim history       |
 | MODEL_TIMEOUT_SECONDS   | 60                                | per request to the model                 |
 | AUTH_COOKIE_KEY         | (generated once into DATA_DIR)    | HS256 key signing the sign-in cookie     |
-| AUTH_COOKIE_NAME        | chat_auth                         | cookie name                              |
+| AUTH_COOKIE_NAME        | chat_auth                         | cookie name: letters, digits, . _ ~ -    |
 | AUTH_COOKIE_DAYS        | 7                                 | cookie lifetime in days                  |
 | PASSWORD_HASH_ROUNDS    | 12                                | bcrypt cost of stored password hashes    |
 | SECRETS_FILE            | .streamlit/secrets.toml           | where the secrets file is read from      |

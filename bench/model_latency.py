@@ -83,6 +83,7 @@ def measure(server: LocalModelServer, runs: int) -> dict[str, float]:
         "answer_words": statistics.median(words),
         "first_token_max_s": max(first_tokens),
         "answer_max_s": max(totals),
+        "slowest_answer_words": words[totals.index(max(totals))],
     }
 
 
@@ -104,7 +105,8 @@ def main() -> None:
     )
     print(
         f"complete answer (median of {args.runs}): {figures['answer_s']:.3f} s "
-        f"(max {figures['answer_max_s']:.3f} s), {figures['answer_words']:.0f} words"
+        f"(max {figures['answer_max_s']:.3f} s), {figures['answer_words']:.0f} words; "
+        f"the slowest had {figures['slowest_answer_words']} words"
     )
 
 

@@ -28,7 +28,8 @@ from streamlit.runtime.pages_manager import PagesManager
 import accounts
 import settings
 from accounts import Account, AccountError
-from ui.cookies import HIDE_COOKIE_MANAGER_CSS, draw_cookie_deleter, draw_cookie_setter
+from settings import ConfigurationError
+from ui.cookies import COOKIE_TEXT, draw_cookie_deleter, draw_cookie_setter
 from ui.resources import chat_store
 from ui.text import DATABASE_DOWN
 
@@ -36,13 +37,18 @@ ACCOUNT_KEY = "account"
 SIGNED_IN_AT_KEY = "signed_in_at"
 STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
-# Cookie changes are made on the run after a sign-in or sign-out: the cookie manager is a
-# component, and the immediate rerun that follows those would unmount it before it acts.
+# Cookie changes are drawn on the runs after a sign-in or sign-out: the run that signs in or
+# out ends with an immediate rerun, which would replace a script before the browser ran it.
 DELETE_COOKIE_KEY = "delete_cookie"
-# The cookie to set, made once at sign-in: the component is drawn until it answers, and drawn
-# again with a new token it would run again and cause one more rerun, which would stop the
-# user's first answer mid-stream.
+# The cookie this browser session signed in with, made once at sign-in and drawn on every
+# signed-in run, the same element each time: no run can end before one of them has set it.
 COOKIE_TO_SET_KEY = "cookie_to_set"
+# The cookie manager component the authenticator draws on the sign-in page does its work
+# unseen; without this it shows as an empty bar above the form. Only its height goes: with no
+# width Streamlit never mounts it.
+HIDE_COOKIE_MANAGER_CSS = """<style>
+.st-key-init { height: 0; min-height: 0; overflow: hidden; }
+</style>"""
 SECONDS_PER_DAY = 86_400
 ENTRY_SCRIPT = "app.py"
 # A cookie whose implied issue time lies further in the future than this was not issued by this
@@ -51,7 +57,12 @@ CLOCK_SLACK_SECONDS = 60
 
 
 def cookie_name() -> str:
-    return settings.get("AUTH_COOKIE_NAME", "chat_auth") or "chat_auth"
+    name = settings.get("AUTH_COOKIE_NAME", "chat_auth") or "chat_auth"
+    if not COOKIE_TEXT.fullmatch(name):
+        raise ConfigurationError(
+            f"AUTH_COOKIE_NAME {name[:40]!r} is not a cookie name: use letters, digits and . _ ~ -"
+        )
+    return name
 
 
 def cookie_days() -> float:
@@ -179,10 +190,12 @@ def _mark_signed_in(account: Account, signed_in_at: datetime) -> None:
 
 def require_account(engine: Engine) -> Account | None:
     """The signed-in, current account, or None when the sign-in page must be shown."""
-    settings.auth_cookie_key()  # on every run: an unsafe key stops the app, signed in or not
-    # The cookie manager's set/delete components are drawn in this fixed slot: drawn straight
-    # into the page they would shift everything after them by one element on the runs that
-    # draw them, and the browser would briefly show the page twice while it redraws.
+    # On every run: an unsafe key or cookie name stops the app, signed in or not.
+    settings.auth_cookie_key()
+    cookie_name()
+    # The cookie scripts are drawn in this fixed slot: drawn straight into the page they would
+    # shift everything after them by one element on the runs that draw them, and the browser
+    # would briefly show the page twice while it redraws.
     cookie_slot = st.empty()
     state = st.session_state
     if state.get("authentication_status") and state.get(SIGNED_IN_AT_KEY):
@@ -195,8 +208,7 @@ def require_account(engine: Engine) -> Account | None:
             if COOKIE_TO_SET_KEY in state:
                 token, expires = state[COOKIE_TO_SET_KEY]
                 with cookie_slot.container():
-                    if draw_cookie_setter(cookie_name(), token, expires):
-                        del state[COOKIE_TO_SET_KEY]
+                    draw_cookie_setter(cookie_name(), token, expires)
             return account
         # Signed out elsewhere, password changed, disabled or deleted: this session ends too.
         _end_sign_in("You were signed out. Please sign in again.")

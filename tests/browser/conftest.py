@@ -5,6 +5,7 @@ through Playwright. Screenshots go to test-output/screenshots for review."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -13,8 +14,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -153,6 +156,27 @@ def app(
     running.stop()
 
 
+QUICK = 0.02  # seconds between streamed words, as `model_stub` starts the stub
+
+
+def stub_control(base_url: str, name: str, body: dict[str, Any] | None = None) -> Any:
+    """GET (or, with a body, POST) one of the stub's /_stub/ endpoints."""
+    url = base_url.removesuffix("/v1") + f"/_stub/{name}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@contextmanager
+def paced(stub: str, seconds_between_words: float) -> Iterator[None]:
+    stub_control(stub, "mode", {"delay": seconds_between_words})
+    try:
+        yield
+    finally:
+        stub_control(stub, "mode", {"delay": QUICK})
+
+
 def settle(page: Page) -> None:
     """Wait until the app is connected and no script run is in progress."""
     page.wait_for_selector(".stApp[data-test-connection-state=CONNECTED]", timeout=30_000)
@@ -213,9 +237,9 @@ def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 1
 
 
 def wait_until_quiet(page: Page, seconds: float = 2.0) -> None:
-    """Wait until no script run has started or ended for `seconds`. Just after a page opens or
-    a sign-in, the cookie manager's components still rerun it once or twice; a test that needs
-    the next run to be its own (a Stop, a sign-out elsewhere) waits for them first."""
+    """Wait until no script run has started or ended for `seconds`. Just after the sign-in page
+    opens, its cookie manager component reruns it once; a test that needs the next run to be
+    its own (choosing a tab, a Stop, a sign-out elsewhere) waits for such runs first."""
     page.evaluate(RUN_COUNTS_JS)
     page.wait_for_function(
         f"performance.now() - window.__runs.changedAt > {seconds * 1000}", timeout=30_000
@@ -233,6 +257,13 @@ def visible_form(page: Page, name: str):
 
 
 def sign_up(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    """Create an account from the sign-in page; back once its chat shows and its cookie is set."""
+    submit_sign_up(page, url, username, password)
+    wait_for_cookie(page)
+
+
+def submit_sign_up(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    """Create an account; back as soon as the chat box shows."""
     open_app(page, url)
     # The sign-in page's cookie manager reruns it once after it loads; a tab chosen before
     # that rerun can be reset by it.
@@ -244,19 +275,23 @@ def sign_up(page: Page, url: str, username: str, password: str = PASSWORD) -> No
     form.get_by_role("textbox", name="Repeat the password").fill(password)
     form.get_by_role("button", name="Create account").click()
     expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
-    wait_for_cookie(page)
 
 
-def wait_for_cookie(page: Page, name: str = "chat_auth", seconds: float = 15) -> None:
-    """Wait until the sign-in cookie is in the browser (the cookie manager sets it just after
-    the first signed-in run) and the rerun its answer causes is over."""
+def has_cookie(page: Page, name: str = "chat_auth") -> bool:
+    return any(cookie["name"] == name for cookie in page.context.cookies())
+
+
+def wait_for_cookie(
+    page: Page, name: str = "chat_auth", *, present: bool = True, seconds: float = 15
+) -> None:
+    """Wait until the sign-in cookie is in the browser (set by a script the first signed-in
+    run draws), or with `present=False` until it is gone."""
     deadline = time.monotonic() + seconds
-    while not any(cookie["name"] == name for cookie in page.context.cookies()):
+    while has_cookie(page, name) != present:
         if time.monotonic() > deadline:
-            raise AssertionError(f"cookie {name} was never set")
+            raise AssertionError(f"cookie {name} was never {'set' if present else 'deleted'}")
         page.wait_for_timeout(100)
-    # The cookie manager reports that it set the cookie, which reruns the page once more.
-    wait_until_quiet(page, 1.5)
+    settle(page)
 
 
 def sign_in(page: Page, url: str, username: str, password: str = PASSWORD) -> None:

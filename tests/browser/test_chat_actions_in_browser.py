@@ -7,12 +7,9 @@ To press Stop in the middle of an answer, a test slows the stub's words down for
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,39 +22,22 @@ from memory.store import COMPLETE, INTERRUPTED, StoredMessage
 from tests.browser.conftest import (
     RunningApp,
     messages,
+    paced,
     screenshot,
     send,
     settle,
     sign_up,
+    stub_control,
     wait_until_quiet,
 )
 
 pytestmark = pytest.mark.browser
 
-QUICK = 0.02  # seconds between streamed words, as conftest starts the stub
 SLOW = 0.4  # slow enough to press Stop between two words
 LONG_QUESTION = (
     "Tell me slowly, one careful word at a time, everything there is to know about how "
     "glaciers carve the deep valleys of the mountains"
 )
-
-
-def stub_control(base_url: str, name: str, body: dict[str, Any] | None = None) -> Any:
-    """GET (or, with a body, POST) one of the stub's /_stub/ endpoints."""
-    url = base_url.removesuffix("/v1") + f"/_stub/{name}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-@contextmanager
-def paced(stub: str, seconds_between_words: float) -> Iterator[None]:
-    stub_control(stub, "mode", {"delay": seconds_between_words})
-    try:
-        yield
-    finally:
-        stub_control(stub, "mode", {"delay": QUICK})
 
 
 def prompts_sent(stub: str) -> list[list[dict[str, Any]]]:

@@ -12,14 +12,18 @@ from tests.browser.conftest import (
     PASSWORD,
     RunningApp,
     click_and_settle,
+    has_cookie,
     messages,
     open_app,
+    paced,
     screenshot,
     send,
     settle,
     sign_in,
     sign_up,
+    submit_sign_up,
     try_sign_in,
+    wait_for_cookie,
 )
 
 
@@ -108,6 +112,7 @@ def test_after_sign_out_the_old_cookie_signs_nobody_in(app: RunningApp, browser:
 
     click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     expect(page.get_by_role("tab", name="Sign in")).to_be_visible()
+    wait_for_cookie(page, present=False)  # gone from this browser, and revoked (below)
     context.close()
 
     thief = browser.new_context()
@@ -118,6 +123,20 @@ def test_after_sign_out_the_old_cookie_signs_nobody_in(app: RunningApp, browser:
     expect(stolen.get_by_test_id("stChatInputTextArea")).to_have_count(0)
     screenshot(stolen, "04-revoked-cookie-sign-in")
     thief.close()
+
+
+def test_a_question_sent_the_moment_the_chat_appears_after_sign_up_is_answered_in_full(
+    app: RunningApp, model_stub: str, page: Page
+) -> None:
+    """Setting the sign-in cookie must not rerun the page: a rerun during the first answer
+    would cut it short. The answer is paced over about three seconds to span that moment."""
+    submit_sign_up(page, app.url, "olga")
+    question = "what should a person starting out with sourdough bread know first of all?"
+    with paced(model_stub, 0.2):
+        send(page, question)
+    assert messages(page) == [question, f"Echo: {question}"]
+    expect(page.get_by_text("This answer was interrupted.")).to_have_count(0)
+    assert has_cookie(page)
 
 
 def test_a_valid_cookie_signs_back_in_after_a_refresh(app: RunningApp, page: Page) -> None:

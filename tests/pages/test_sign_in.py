@@ -4,6 +4,7 @@ sign-out elsewhere ends this session on its next click."""
 
 from __future__ import annotations
 
+import jwt
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import accounts
+import settings
 from accounts import Account
 from tests.pages.app_driver import (
     ACCOUNT_PAGE,
@@ -21,6 +23,8 @@ from tests.pages.app_driver import (
     PASSWORD,
     RUN_SECONDS,
     button,
+    components,
+    cookie_scripts,
     errors,
     go_to,
     open_app,
@@ -95,11 +99,47 @@ def test_signing_out_returns_to_the_sign_in_page_and_stays_there(db: Engine, bob
     assert "account" not in at.session_state
     assert list(at.chat_input) == []
     assert "bob" not in page_text(at)
-    # The notice outlives reruns (the cookie manager causes one at once) until the next sign-in.
+    # The notice outlives reruns (the sign-in page's cookie manager causes one at once) until
+    # the next sign-in.
     assert [info.value for info in at.info] == ["You are signed out."]
     at = sign_in("bob", at=at)
     assert "account" in at.session_state
     assert list(at.info) == []
+
+
+def signed_in_username(script: str) -> str:
+    """Whose sign-in the cookie set by `script` carries (checking its signature)."""
+    token = script.split("chat_auth=", 1)[1].split(";", 1)[0]
+    return jwt.decode(token, settings.auth_cookie_key(), algorithms=["HS256"])["username"]
+
+
+def test_signing_in_sets_the_cookie_by_a_script_and_draws_no_component_that_could_rerun(
+    ada: Account,
+) -> None:
+    """A component reports back, and its report reruns the page: right after a sign-in, that
+    rerun cut the first answer short. The signed-in pages set the cookie by a script instead."""
+    # The sign-in page itself draws the authenticator's cookie manager, with its form.
+    assert components(open_app()) != []
+
+    at = signed_in("ada")
+
+    [script] = cookie_scripts(at)
+    assert signed_in_username(script) == "ada"
+    assert "SameSite=Strict" in script and "path=/" in script
+    assert components(at) == []
+    # Every signed-in run draws the same script, so no run can end before one has set it.
+    assert cookie_scripts(at.run()) == [script]
+    assert components(at) == []
+
+
+def test_signing_out_deletes_the_cookie_by_a_script(bob: Account) -> None:
+    at = signed_in("bob")
+
+    at = button(at.sidebar, "Sign out").click().run()
+
+    [script] = cookie_scripts(at)
+    assert "expires=Thu, 01 Jan 1970 00:00:00 GMT" in script
+    assert "bob" not in script
 
 
 def test_a_sign_out_everywhere_from_another_session_ends_this_one_on_its_next_click(
@@ -133,3 +173,16 @@ def test_a_page_url_asked_for_first_in_a_new_server_process_still_goes_through_t
     assert [tab.label for tab in at.tabs] == ["Sign in", "Create account"]
     assert "This page is for administrators." not in errors(at)
     assert "Please sign in." not in errors(at)
+
+
+def test_a_cookie_name_a_browser_cannot_keep_stops_the_app_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, db: Engine
+) -> None:
+    monkeypatch.setenv("AUTH_COOKIE_NAME", "chat auth")
+
+    at = open_app()
+
+    assert not at.exception
+    [error] = errors(at)
+    assert "The app is not configured safely" in error and "AUTH_COOKIE_NAME" in error
+    assert list(at.tabs) == []
