@@ -214,19 +214,30 @@ with audit_tab:
         pd.DataFrame(
             [
                 {
-                    "time": event.at,
-                    "admin": name_of(event.actor_id),
-                    "action": event.action,
-                    "owner": name_of(event.subject_user_id),
-                    "session": event.session_id or "",
-                    "reason": event.reason,
-                    "detail": event.detail,
+                    "Time (UTC)": event.at,
+                    "Admin": name_of(event.actor_id),
+                    "Action": event.action,
+                    "Owner": name_of(event.subject_user_id),
+                    "Reason": event.reason,
+                    "Chat": event.session_id or "",
+                    "Detail": event.detail,
                 }
                 for event in events
             ]
         ),
         hide_index=True,
         width="stretch",
+        # Sized for what each column holds, so that the reason, the one free text, has the
+        # room; an auto-sized grid gives it an equal share and cuts it off. The CSV has it all.
+        column_config={
+            "Time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", width=150),
+            "Admin": st.column_config.TextColumn(width=90),
+            "Action": st.column_config.TextColumn(width=130),
+            "Owner": st.column_config.TextColumn(width=90),
+            "Reason": st.column_config.TextColumn(width="large"),
+            "Chat": st.column_config.TextColumn(width=100),
+            "Detail": st.column_config.TextColumn(width="medium"),
+        },
     )
     st.download_button(
         "Download as CSV",

@@ -382,6 +382,8 @@ def _gate_page_run_alone() -> Account:
     except OperationalError:
         st.error(DATABASE_DOWN)
         st.stop()
+    except ConfigurationError:
+        account = None  # app.py says what is wrong, and stops
     if account is None:
         # No sign-in: app.py shows the sign-in form (a test runs the page with no app.py).
         with contextlib.suppress(StreamlitAPIException):

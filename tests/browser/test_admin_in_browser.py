@@ -40,13 +40,14 @@ ADMIN_ADDRESSES = (
 
 # Streamlit draws a dataframe's cells on a canvas; the grid mirrors them in an accessible table,
 # filled in as the grid draws (null until every header and cell is there).
+# The grid draws only the columns in view (a wide table scrolls sideways), so cells are matched
+# to headers by column index; null until every drawn cell has its header.
 READ_GRID = """table => {
-    const columns = Number(table.getAttribute('aria-colcount'));
-    const headers = [...table.querySelectorAll('thead th')].map(th => th.textContent);
-    const rows = [...table.querySelectorAll('tbody tr')]
-        .map(row => [...row.querySelectorAll('td')].map(cell => cell.textContent));
-    if (headers.length !== columns || rows.some(cells => cells.length !== columns)) return null;
-    return rows.map(cells => Object.fromEntries(cells.map((text, i) => [headers[i], text])));
+    const index = cell => cell.getAttribute('aria-colindex');
+    const headers = new Map([...table.querySelectorAll('thead th')].map(th => [index(th), th.textContent]));
+    const rows = [...table.querySelectorAll('tbody tr')].map(row => [...row.querySelectorAll('td')]);
+    if (headers.size === 0 || rows.some(cells => cells.some(cell => !headers.has(index(cell))))) return null;
+    return rows.map(cells => Object.fromEntries(cells.map(cell => [headers.get(index(cell)), cell.textContent])));
 }"""
 # What the browser's back and forward buttons do: change the address without reloading.
 GO_TO_PATH = """path => {
@@ -71,7 +72,7 @@ def people(app: RunningApp, browser: Browser) -> None:
 
 
 def table_rows(frame: Locator) -> list[dict[str, str]]:
-    """The visible rows of an st.dataframe, each as {column: text}."""
+    """The visible rows of an st.dataframe, each as {column: text} for the columns in view."""
     grid = frame.locator("table[role=grid]")
     expect(grid).to_have_count(1)
     return frame.page.wait_for_function(READ_GRID, arg=grid.element_handle()).json_value()
@@ -194,18 +195,21 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
 
         page.get_by_role("tab", name="Audit log").click()
         audit_tab = page.get_by_role("tabpanel", name="Audit log")
+        screenshot(page, "admin-02-audit-log")
+        # On a screen wide enough for every column (on a narrower one the grid scrolls sideways).
+        page.set_viewport_size({"width": 1920, "height": 860})
         views = [
             row
             for row in table_rows(audit_tab.get_by_test_id("stDataFrame"))
-            if row["action"] == "history_viewed"
+            if row["Action"] == "history_viewed"
         ]
         # One access, the one with the reason: the refused attempt showed and logged nothing.
         assert len(views) == 1
-        assert views[0]["admin"] == ADMIN
-        assert views[0]["owner"] == OWNER
-        assert views[0]["session"] == owner_session
-        assert views[0]["reason"] == REASON
-        screenshot(page, "admin-02-audit-log")
+        assert views[0]["Admin"] == ADMIN
+        assert views[0]["Owner"] == OWNER
+        assert views[0]["Chat"] == owner_session
+        assert views[0]["Reason"] == REASON
+        page.set_viewport_size({"width": 1280, "height": 860})
 
         # The owner's own page now says who opened which chat, when and why.
         go_to(owner, "Chat")

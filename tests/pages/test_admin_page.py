@@ -171,8 +171,8 @@ def test_opening_a_history_with_a_reason_shows_it_audits_it_and_tells_the_owner(
     )
     # The admin's audit tab lists it by name.
     audit_rows = at.tabs[2].dataframe[0].value
-    viewed = audit_rows[audit_rows["action"] == audit.HISTORY_VIEWED]
-    assert viewed[["admin", "owner", "session", "reason"]].values.tolist() == [
+    viewed = audit_rows[audit_rows["Action"] == audit.HISTORY_VIEWED]
+    assert viewed[["Admin", "Owner", "Chat", "Reason"]].values.tolist() == [
         ["ada", "bob", session_id, "bob asked for help by mail"]
     ]
 
