@@ -8,24 +8,12 @@ import streamlit as st
 from sqlalchemy.exc import OperationalError
 
 from settings import ConfigurationError
-from ui.answering import unsent_question
 from ui.auth import account_menu, require_account, sign_in_page
+from ui.outage import explain_database_down
 from ui.resources import chat_store, start_retention_worker
-from ui.text import DATABASE_DOWN
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("app")
-
-
-def explain_database_down(error: OperationalError) -> None:
-    # PostgreSQL restarting, or SQLite locked past its busy timeout: the pool recovers on its
-    # own once the database answers, so the next run works; meanwhile say so, not a traceback.
-    log.warning("database unavailable: %s", error.orig)
-    st.error(DATABASE_DOWN)
-    question = unsent_question()
-    if question is not None:
-        st.caption("Your message was not sent. Here it is to send again:")
-        st.code(question, language=None)
 
 
 def run_page(page: st.Page) -> None:

@@ -7,22 +7,24 @@ accounts core: the user must still exist and be enabled; the sign-in (form or co
 newer than the user's last sign-out, password change or disabling (so those revoke every cookie
 the user holds); failed sign-ins are counted in the database, where the lockout lives.
 
-app.py calls `require_account` once per run; pages call `current_account` / `require_admin`.
+app.py calls `require_account` once per run; pages call `current_account` / `require_admin` (a page
+that ran without app.py has `current_account` run app.py in its place).
 """
 
 from __future__ import annotations
 
 import contextlib
+import runpy
+import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
-from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.pages_manager import PagesManager
 
 import accounts
@@ -30,8 +32,6 @@ import settings
 from accounts import Account, AccountError
 from settings import ConfigurationError
 from ui.cookies import COOKIE_TEXT, draw_cookie_deleter, draw_cookie_setter
-from ui.resources import chat_store
-from ui.text import DATABASE_DOWN
 
 ACCOUNT_KEY = "account"
 SIGNED_IN_AT_KEY = "signed_in_at"
@@ -39,10 +39,13 @@ STALE_COOKIE_KEY = "stale_cookie_deleted"
 NOTICE_KEY = "sign_in_notice"
 # Cookie changes are drawn on the runs after a sign-in or sign-out: the run that signs in or
 # out ends with an immediate rerun, which would replace a script before the browser ran it.
+# This holds the cookie value to delete: only that value, never one another tab set since.
 DELETE_COOKIE_KEY = "delete_cookie"
-# The cookie this browser session signed in with, made once at sign-in and drawn on every
-# signed-in run, the same element each time: no run can end before one of them has set it.
+# The cookie made at a sign-in by form, drawn on every signed-in run (the script writes it once
+# per tab), so no run can end before one of them has set it.
 COOKIE_TO_SET_KEY = "cookie_to_set"
+# The cookie value this session signed in with (made here, or brought by the browser).
+SESSION_COOKIE_KEY = "session_cookie"
 # The cookie manager component the authenticator draws on the sign-in page does its work
 # unseen; without this it shows as an empty bar above the form. Only its height goes: with no
 # width Streamlit never mounts it.
@@ -50,7 +53,9 @@ HIDE_COOKIE_MANAGER_CSS = """<style>
 .st-key-init { height: 0; min-height: 0; overflow: hidden; }
 </style>"""
 SECONDS_PER_DAY = 86_400
-ENTRY_SCRIPT = "app.py"
+APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
+# Set while app.py runs inside a page's run (per script thread: each session has its own).
+_app_in_place = threading.local()
 # A cookie whose implied issue time lies further in the future than this was not issued by this
 # configuration (e.g. AUTH_COOKIE_DAYS was lowered since): refuse it rather than trust it.
 CLOCK_SLACK_SECONDS = 60
@@ -120,7 +125,9 @@ def _authenticator(engine: Engine) -> tuple[stauth.Authenticate, DatabaseUsers]:
         credentials,
         cookie_name=cookie_name(),
         cookie_key=settings.auth_cookie_key(),
-        cookie_expiry_days=cookie_days(),
+        # 0: the authenticator sets no cookie itself. Its cookie manager component would report
+        # back that it did, and that report reruns the page during the user's first answer.
+        cookie_expiry_days=0,
         auto_hash=False,
         # The cookie is read from the request headers (st.context), so no wait is needed.
         login_sleep_time=0,
@@ -173,7 +180,7 @@ def _check_cookie(engine: Engine) -> tuple[Account, datetime] | None:
         state = st.session_state
         if not state.get(STALE_COOKIE_KEY):
             state[STALE_COOKIE_KEY] = True
-            state[DELETE_COOKIE_KEY] = True
+            state[DELETE_COOKIE_KEY] = st.context.cookies.get(cookie_name())
         return None
 
 
@@ -219,12 +226,14 @@ def require_account(engine: Engine) -> Account | None:
     if found is not None:
         account, signed_in_at = found
         _mark_signed_in(account, signed_in_at)
+        state[SESSION_COOKIE_KEY] = st.context.cookies.get(cookie_name())
         state[ACCOUNT_KEY] = account
         accounts.touch_last_active(engine, user_id=account.id)
         return account
-    if state.pop(DELETE_COOKIE_KEY, False):
+    stale = state.pop(DELETE_COOKIE_KEY, None)
+    if stale:
         with cookie_slot.container():
-            draw_cookie_deleter(cookie_name())
+            draw_cookie_deleter(cookie_name(), stale)
     return None
 
 
@@ -237,13 +246,15 @@ def _prepare_cookie(username: str) -> None:
         algorithm="HS256",
     )
     st.session_state[COOKIE_TO_SET_KEY] = (token, expires)
+    st.session_state[SESSION_COOKIE_KEY] = token
 
 
 def _end_sign_in(notice: str) -> None:
     _forget_sign_in()
-    st.session_state[NOTICE_KEY] = notice
-    st.session_state.pop(COOKIE_TO_SET_KEY, None)
-    st.session_state[DELETE_COOKIE_KEY] = True
+    state = st.session_state
+    state[NOTICE_KEY] = notice
+    state.pop(COOKIE_TO_SET_KEY, None)
+    state[DELETE_COOKIE_KEY] = state.pop(SESSION_COOKIE_KEY, None)
     st.rerun()
 
 
@@ -363,34 +374,31 @@ def current_account() -> Account:
     """The account app.py resolved for this run (pages run only after the gate let them in)."""
     account = st.session_state.get(ACCOUNT_KEY)
     if account is None:
-        account = _gate_page_run_alone()
+        _run_app_in_place()
     return account
 
 
-def _gate_page_run_alone() -> Account:
-    """The gate, for a page that ran without app.py.
+def _run_app_in_place() -> NoReturn:
+    """Run app.py here, for a page that ran without it, and end this run when it is done.
 
     Until app.py first calls st.navigation in a new server process, Streamlit serves pages/ as
     a classic multipage app: a tab left open across an app restart reconnects, and its next
-    action runs that page alone. The gate runs here, in that same run, so that what the action
-    carried (a question typed in the chat box) reaches the page; st.switch_page to app.py would
-    drop it. From here on the process is an st.navigation app, and every run goes through
-    app.py."""
-    PagesManager.uses_pages_directory = False
-    try:
-        account = require_account(chat_store().engine)
-    except OperationalError:
-        st.error(DATABASE_DOWN)
-        st.stop()
-    except ConfigurationError:
-        account = None  # app.py says what is wrong, and stops
-    if account is None:
-        # No sign-in: app.py shows the sign-in form (a test runs the page with no app.py).
-        with contextlib.suppress(StreamlitAPIException):
-            st.switch_page(ENTRY_SCRIPT, query_params=st.query_params.to_dict())
+    action runs that page alone, with Streamlit's listing of pages/ in the sidebar. Run here,
+    app.py does in this same run what it always does (the gate, its own navigation and account
+    menu, then the page, again from the top), so what the action carried (a question typed in
+    the chat box, a click) reaches the page; st.switch_page to app.py would drop it. From here
+    on the process is an st.navigation app, and every run starts in app.py."""
+    if getattr(_app_in_place, "running", False):
+        # app.py ran a page with no account resolved: never by design, but never a loop either.
         st.error("Please sign in.")
         st.stop()
-    return account
+    PagesManager.uses_pages_directory = False
+    _app_in_place.running = True
+    try:
+        runpy.run_path(str(APP_PATH), run_name="__main__")
+    finally:
+        _app_in_place.running = False
+    st.stop()
 
 
 def require_admin() -> Account:

@@ -29,35 +29,71 @@ class CookieTextError(ValueError):
     """A cookie name or value that a browser would not keep as it is."""
 
 
-def cookie_script(name: str, value: str, expires: datetime) -> str:
-    """The script that stores cookie `name` for the whole app, until `expires` (an aware time),
-    sent only over HTTPS when the page was, and never with requests from other sites."""
+def _js_string(text: str) -> str:
+    """`text` as a JS string literal that cannot end the script it sits in."""
+    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _checked(name: str, value: str) -> None:
     for text in (name, value):
         if not COOKIE_TEXT.fullmatch(text):
             raise CookieTextError(
                 f"{text[:40]!r} cannot be stored in a cookie: use letters, digits and . _ ~ -"
             )
+
+
+def _cookie_text(name: str, value: str, expires: datetime) -> str:
+    """The `document.cookie` assignment for cookie `name`, for the whole app until `expires`
+    (an aware time), as a JS expression: sent only over HTTPS when the page was, and never
+    with requests from other sites."""
+    _checked(name, value)
     when = expires.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    cookie = json.dumps(f"{name}={value}; path=/; expires={when}; SameSite=Strict")
+    cookie = _js_string(f"{name}={value}; path=/; expires={when}; SameSite=Strict")
+    return f"{cookie} + (location.protocol === 'https:' ? '; Secure' : '')"
+
+
+def cookie_script(name: str, value: str, expires: datetime) -> str:
+    """The script that stores cookie `name`, once per tab for each value.
+
+    Streamlit may mount the script again on a later run (and then runs it again); a tab that
+    signed in as X would then write X's cookie over the one another tab in the same browser
+    has since set for Y. The tab's sessionStorage remembers which value it already wrote."""
+    written = _js_string(f"cookie-written:{name}")
     return (
-        "<script>document.cookie = "
-        f"{cookie} + (location.protocol === 'https:' ? '; Secure' : '');</script>"
+        "<script>"
+        f"if (sessionStorage.getItem({written}) !== {_js_string(value)}) {{"
+        f" document.cookie = {_cookie_text(name, value, expires)};"
+        f" sessionStorage.setItem({written}, {_js_string(value)}); }}"
+        "</script>"
+    )
+
+
+def delete_cookie_script(name: str, value: str) -> str:
+    """The script that deletes cookie `name` if the browser still holds `value` in it (the one
+    this tab signed in with, or a refused one, which may hold anything): not a cookie another
+    tab has set since."""
+    held = _js_string(f"{name}={value}")
+    return (
+        "<script>"
+        f"if (document.cookie.split('; ').includes({held})) {{"
+        f" document.cookie = {_cookie_text(name, 'deleted', EXPIRED)}; }}"
+        f" sessionStorage.removeItem({_js_string(f'cookie-written:{name}')});"
+        "</script>"
     )
 
 
 def draw_cookie_script(script: str) -> None:
-    """Draw `script` into a hidden slot of the page, where the browser runs it once."""
+    """Draw `script` into a hidden slot of the page, where the browser runs it."""
     st.html(HIDE_SLOT_CSS)
     with st.container(key=SLOT_KEY):
         st.html(script, unsafe_allow_javascript=True)
 
 
 def draw_cookie_setter(name: str, value: str, expires: datetime) -> None:
-    """Set cookie `name` in this browser. Drawn again with the same arguments, it is the same
-    element, and nothing happens again."""
+    """Set cookie `name` to `value` in this browser, unless this tab already did."""
     draw_cookie_script(cookie_script(name, value, expires))
 
 
-def draw_cookie_deleter(name: str) -> None:
-    """Delete cookie `name` from this browser (an expiry in the past deletes it)."""
-    draw_cookie_script(cookie_script(name, "deleted", EXPIRED))
+def draw_cookie_deleter(name: str, value: str) -> None:
+    """Delete cookie `name` from this browser if it still holds `value`."""
+    draw_cookie_script(delete_cookie_script(name, value))

@@ -139,6 +139,73 @@ def test_a_question_sent_the_moment_the_chat_appears_after_sign_up_is_answered_i
     assert has_cookie(page)
 
 
+# Whether a cookie manager "set" component (key "set") was ever drawn in the page since this was
+# first evaluated: its report back reruns the page.
+SET_COMPONENT_SEEN_JS = """() => {
+  if (window.__setComponentSeen === undefined) {
+    window.__setComponentSeen = !!document.querySelector('.st-key-set');
+    new MutationObserver(() => {
+      if (document.querySelector('.st-key-set')) window.__setComponentSeen = true;
+    }).observe(document.body, {subtree: true, childList: true});
+  }
+  return window.__setComponentSeen;
+}"""
+
+
+def test_a_question_sent_the_moment_the_chat_appears_after_a_form_sign_in_is_answered_in_full(
+    app: RunningApp, model_stub: str, browser: Browser
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    sign_up(page, app.url, "rita")
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
+    wait_for_cookie(page, present=False)
+    assert page.evaluate(SET_COMPONENT_SEEN_JS) is False
+
+    try_sign_in(page, "rita", PASSWORD)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
+    question = "which three things matter most when choosing running shoes for a beginner?"
+    with paced(model_stub, 0.2):
+        send(page, question)
+
+    assert page.evaluate(SET_COMPONENT_SEEN_JS) is False
+    expect(page.get_by_text("This answer was interrupted.")).to_have_count(0)
+    assert messages(page)[-2:] == [question, f"Echo: {question}"]
+    wait_for_cookie(page)
+    context.close()
+
+
+def test_a_tab_leaves_alone_the_cookie_another_tab_in_the_same_browser_signed_in_with(
+    app: RunningApp, browser: Browser
+) -> None:
+    """Two people share a browser: tab one is sam's; tom signs in in another tab (his cookie
+    replaces sam's). Sam's tab, as it goes on and then signs out, must not write or delete the
+    cookie, or tom would be signed out, or signed in as sam, on his next page load."""
+    elsewhere = browser.new_context()
+    sign_up(elsewhere.new_page(), app.url, "tom")
+    [toms_cookie] = [c for c in elsewhere.cookies() if c["name"] == "chat_auth"]
+    elsewhere.close()
+
+    shared = browser.new_context()
+    sams_tab = shared.new_page()
+    sign_up(sams_tab, app.url, "sam")
+    shared.add_cookies([toms_cookie])  # tom signing in in another tab of this browser
+
+    send(sams_tab, "sam's question")
+    send(sams_tab, "sam's second question")
+    click_and_settle(
+        sams_tab, sams_tab.get_by_test_id("stSidebar").get_by_role("button", name="Sign out")
+    )
+    expect(sams_tab.get_by_role("tab", name="Sign in")).to_be_visible()
+
+    [cookie] = [c for c in shared.cookies() if c["name"] == "chat_auth"]
+    assert cookie["value"] == toms_cookie["value"]
+    toms_tab = shared.new_page()
+    open_app(toms_tab, app.url)
+    expect(toms_tab.get_by_text("Signed in as tom")).to_be_visible()
+    shared.close()
+
+
 def test_a_valid_cookie_signs_back_in_after_a_refresh(app: RunningApp, page: Page) -> None:
     sign_up(page, app.url, "frank")
     page.reload()

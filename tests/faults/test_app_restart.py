@@ -19,6 +19,7 @@ from memory.store import COMPLETE, INTERRUPTED
 from tests.browser.conftest import (
     RunningApp,
     act_and_settle,
+    click_and_settle,
     messages,
     screenshot,
     send,
@@ -227,6 +228,30 @@ def test_a_question_sent_first_thing_after_an_app_restart_is_answered(
     screenshot(page, "faults-02b-question-first-after-restart")
 
 
+def test_the_first_click_after_an_app_restart_opens_the_page_with_the_apps_own_sidebar(
+    postgres_cluster: PostgresCluster,
+    stub: StubServer,
+    browser: Browser,
+    page: Page,
+    processes: list[RunningApp],
+    tmp_path: Path,
+) -> None:
+    """That click's run is the page alone (no answer follows to redraw the page), so the page
+    itself must have had app.py's navigation and account menu drawn, not Streamlit's listing
+    of pages/ (with app.py in it)."""
+    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+    sidebar = page.get_by_test_id("stSidebar")
+    click_and_settle(page, sidebar.get_by_role("link", name="My data"))
+
+    expect(page.get_by_role("heading", name="My data")).to_be_visible()
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    expect(links).to_have_count(4)
+    expect(links).to_contain_text(["Chat", "My data", "Account", "Admin"])
+    expect(sidebar.get_by_text("Signed in as")).to_be_visible()
+    expect(sidebar.get_by_role("button", name="Sign out")).to_be_visible()
+    screenshot(page, "faults-02c-first-click-after-restart")
+
+
 def signed_up_app_on_own_cluster(
     cluster: PostgresCluster,
     stub: StubServer,
@@ -244,7 +269,7 @@ def signed_up_app_on_own_cluster(
     warm_up(browser, app)
     sign_up(page, app.url, username)
     send(page, "asked before the outage")
-    # The cookie manager's reruns are over: the next run is the one the test causes.
+    # No run of the page is still going or about to: the next is the one the test causes.
     wait_until_quiet(page)
     return database_url
 

@@ -93,10 +93,13 @@ def test_the_admin_page_run_directly_stops_a_non_admin_before_showing_anything(
     assert errors(at) == ["This page is for administrators."]
     assert list(at.title) == [] and list(at.tabs) == [] and list(at.dataframe) == []
     assert "ada" not in page_text(at)
-    # Signed out altogether: the same page asks to sign in, and shows nothing either.
+    # Signed out altogether: the page runs app.py in its place, whose gate shows the sign-in
+    # form, and nothing of the admin page.
     at = open_script(ADMIN_PAGE)
-    assert errors(at) == ["Please sign in."]
-    assert list(at.tabs) == []
+    assert not at.exception
+    assert [tab.label for tab in at.tabs] == ["Sign in", "Create account"]
+    assert [title.value for title in at.title] == ["Chat"]
+    assert list(at.dataframe) == [] and "ada" not in page_text(at)
     # And for an administrator it is the admin page.
     assert [t.value for t in open_script(ADMIN_PAGE, account=ada).title] == ["Admin"]
 

@@ -4,9 +4,13 @@ sign-out elsewhere ends this session on its next click."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import jwt
 import pytest
+import streamlit.runtime.context
 import streamlit.testing.v1.app_test as app_test_module
+from extra_streamlit_components.CookieManager import CookieManager
 from sqlalchemy import Engine
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -33,6 +37,7 @@ from tests.pages.app_driver import (
     sign_up,
     signed_in,
 )
+from tests.scale.conftest import mint_cookie
 
 
 def test_a_visitor_sees_only_the_sign_in_page() -> None:
@@ -132,14 +137,39 @@ def test_signing_in_sets_the_cookie_by_a_script_and_draws_no_component_that_coul
     assert components(at) == []
 
 
-def test_signing_out_deletes_the_cookie_by_a_script(bob: Account) -> None:
+def test_signing_in_with_the_form_never_has_the_cookie_manager_component_set_a_cookie(
+    monkeypatch: pytest.MonkeyPatch, bob: Account
+) -> None:
+    """The authenticator would set its own cookie through that component right after a good
+    password, and the component's report back would rerun the page: only the script sets it."""
+    calls: list[tuple[object, ...]] = []
+    real_set = CookieManager.set
+
+    def recording_set(self: CookieManager, *args: object, **kwargs: object) -> None:
+        calls.append(args)
+        real_set(self, *args, **kwargs)
+
+    monkeypatch.setattr(CookieManager, "set", recording_set)
+
     at = signed_in("bob")
+
+    assert calls == []
+    [script] = cookie_scripts(at)
+    assert signed_in_username(script) == "bob"
+
+
+def test_signing_out_deletes_the_cookie_this_session_set_and_no_other(bob: Account) -> None:
+    at = signed_in("bob")
+    [setter] = cookie_scripts(at)
+    token = setter.split("chat_auth=", 1)[1].split(";", 1)[0]
 
     at = button(at.sidebar, "Sign out").click().run()
 
-    [script] = cookie_scripts(at)
-    assert "expires=Thu, 01 Jan 1970 00:00:00 GMT" in script
-    assert "bob" not in script
+    [deleter] = cookie_scripts(at)
+    assert "chat_auth=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT" in deleter
+    # Only while the browser still holds this session's cookie: another tab may have signed in
+    # since, and its cookie stays.
+    assert f'includes("chat_auth={token}")' in deleter
 
 
 def test_a_sign_out_everywhere_from_another_session_ends_this_one_on_its_next_click(
@@ -162,17 +192,53 @@ def test_a_page_url_asked_for_first_in_a_new_server_process_still_goes_through_t
 ) -> None:
     """Until app.py first calls st.navigation in a server process, Streamlit serves pages/ as a
     classic multipage app: a first request for /admin (every open tab reconnecting after a
-    restart) runs pages/admin.py alone. The page sends it through app.py's gate, which shows
+    restart) runs pages/admin.py alone. The page runs app.py in its place, whose gate shows
     the sign-in form and nothing of the admin page."""
-    # As in a new server process: no st.navigation call has been seen yet.
-    monkeypatch.setattr(app_test_module, "PagesManager", PagesManager)
-    at = AppTest.from_file(str(APP), default_timeout=RUN_SECONDS)
+    at = first_run_in_a_new_process(monkeypatch, ADMIN_PAGE)
 
-    at = at.switch_page(ADMIN_PAGE).run()
-
+    assert not at.exception
     assert [tab.label for tab in at.tabs] == ["Sign in", "Create account"]
     assert "This page is for administrators." not in errors(at)
     assert "Please sign in." not in errors(at)
+
+
+def first_run_in_a_new_process(
+    monkeypatch: pytest.MonkeyPatch, page: str, *, cookie: str | None = None
+) -> AppTest:
+    """The first run a new server process gives a tab that asks for `page`, holding the sign-in
+    cookie `cookie` if given: no st.navigation call has been seen yet in the process."""
+    monkeypatch.setattr(app_test_module, "PagesManager", PagesManager)
+    if cookie is not None:
+        # What the browser sent with the request that opened this session.
+        client = SimpleNamespace(cookies={"chat_auth": cookie})
+        monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: client)
+    at = AppTest.from_file(str(APP), default_timeout=RUN_SECONDS)
+    return at.switch_page(page).run()
+
+
+def test_a_user_whose_first_request_in_a_new_process_is_the_admin_page_is_gated_by_app_py(
+    monkeypatch: pytest.MonkeyPatch, ada: Account, bob: Account
+) -> None:
+    """Signed in by cookie, in the run of the page alone: app.py runs in its place, so a
+    non-admin gets app.py's pages (the admin page is not one of them), an admin the admin page."""
+    at = first_run_in_a_new_process(
+        monkeypatch, ADMIN_PAGE, cookie=mint_cookie("bob", settings.auth_cookie_key())
+    )
+
+    assert not at.exception
+    assert at.session_state["account"].username == "bob"
+    assert "Admin" not in [title.value for title in at.title]
+    assert list(at.tabs) == [] and list(at.dataframe) == []
+    assert "ada" not in page_text(at)
+    assert len(at.chat_input) == 1  # app.py's default page, the chat
+    assert "Signed in as **bob**" in [caption.value for caption in at.sidebar.caption]
+
+    at = first_run_in_a_new_process(
+        monkeypatch, ADMIN_PAGE, cookie=mint_cookie("ada", settings.auth_cookie_key())
+    )
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Admin"]
+    assert "Signed in as **ada** · admin" in [caption.value for caption in at.sidebar.caption]
 
 
 def test_a_cookie_name_a_browser_cannot_keep_stops_the_app_with_a_clear_message(

@@ -228,7 +228,7 @@ def test_signing_out_on_one_process_makes_the_cookie_useless_on_the_other(
     phone.context.add_cookies([cookie_for(b.url, token)])
     open_app(phone, b.url)
     expect(chat_input(phone)).to_be_visible()
-    # Its cookie manager's own reruns are over, so the phone's next run is the click below.
+    # No run of the phone's page is still going, so its next run is the click below.
     wait_until_quiet(phone)
 
     click_and_settle(

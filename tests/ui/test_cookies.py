@@ -1,5 +1,6 @@
-"""The scripts that set and delete the sign-in cookie: the cookie they write, and the names and
-values they refuse rather than write wrongly (or break out of the script with)."""
+"""The scripts that set and delete the sign-in cookie: the cookie they write, that a tab writes
+its cookie once and deletes only the one it knows, and the names and values they refuse rather
+than write wrongly (or break out of the script with)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ui.cookies import EXPIRED, CookieTextError, cookie_script
+from ui.cookies import EXPIRED, CookieTextError, cookie_script, delete_cookie_script
 
 
 def test_the_script_writes_the_cookie_for_the_whole_app_until_it_expires_in_gmt() -> None:
@@ -23,8 +24,28 @@ def test_the_script_writes_the_cookie_for_the_whole_app_until_it_expires_in_gmt(
     assert "location.protocol === 'https:' ? '; Secure' : ''" in script
 
 
-def test_an_expiry_in_1970_is_what_deletes_it() -> None:
-    assert "expires=Thu, 01 Jan 1970 00:00:00 GMT" in cookie_script("chat_auth", "x", EXPIRED)
+def test_a_tab_writes_each_cookie_value_once() -> None:
+    script = cookie_script("chat_auth", "a.b", EXPIRED)
+
+    # Mounted again on a later run, it must not write this tab's cookie over a newer one.
+    assert 'if (sessionStorage.getItem("cookie-written:chat_auth") !== "a.b")' in script
+    assert 'sessionStorage.setItem("cookie-written:chat_auth", "a.b")' in script
+
+
+def test_deleting_expires_the_cookie_only_while_it_still_holds_the_value_this_tab_knows() -> None:
+    script = delete_cookie_script("chat_auth", "a.b")
+
+    assert "if (document.cookie.split('; ').includes(\"chat_auth=a.b\"))" in script
+    assert "chat_auth=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT" in script
+    # After a sign-out this tab writes its next sign-in's cookie again.
+    assert 'sessionStorage.removeItem("cookie-written:chat_auth")' in script
+
+
+def test_a_refused_cookie_of_any_content_cannot_end_the_deleting_script() -> None:
+    script = delete_cookie_script("chat_auth", 'x</script><script>alert(1)</script>"')
+
+    assert script.count("<script>") == 1 and script.count("</script>") == 1
+    assert "alert(1)" in script  # kept, as text inside a JS string, to compare with
 
 
 @pytest.mark.parametrize(
