@@ -7,8 +7,8 @@ accounts core: the user must still exist and be enabled; the sign-in (form or co
 newer than the user's last sign-out, password change or disabling (so those revoke every cookie
 the user holds); failed sign-ins are counted in the database, where the lockout lives.
 
-app.py calls `require_account` once per run; pages call `current_account` / `require_admin` (a page
-that ran without app.py has `current_account` run app.py in its place).
+app.py calls `require_account` once per run; pages call `current_account` / `require_admin`
+(a page that ran without app.py has `current_account` run app.py in its place).
 """
 
 from __future__ import annotations

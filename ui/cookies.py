@@ -1,10 +1,10 @@
 """The browser's sign-in cookie, set and deleted by a script drawn into the page.
 
-A script (st.html with JavaScript allowed) runs once where it is drawn and sends nothing back.
-The cookie manager component streamlit-authenticator uses reports each change it makes, and that
+A script (st.html with JavaScript allowed) runs where it is drawn and sends nothing back. The
+cookie manager component streamlit-authenticator uses reports each change it makes, and that
 report reruns the page about a second later: right after a sign-in, that rerun cut the user's
-first answer short. The cookie is read from the request instead (st.context.cookies), so the
-component is drawn only on the sign-in page, where the authenticator's form comes with it.
+first answer short. The cookie is read from the request (st.context.cookies), and the component
+is drawn only on the sign-in page, where the authenticator's form comes with it.
 """
 
 from __future__ import annotations
