@@ -20,9 +20,16 @@ import streamlit as st
 COOKIE_TEXT = re.compile(r"[A-Za-z0-9._~-]+")
 EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
 # The slot holding the scripts, and this rule, keep them out of the layout: without it the
-# slot is an empty row above the page on the runs that draw a script.
+# slot is an empty row above the page on the runs that draw a script, and the page sits lower
+# in a tab signed in by form than in one signed in by cookie. The rule hides the slot and the
+# wrapper of the st.empty it is drawn in (the gap is the wrapper's), and nothing further out.
 SLOT_KEY = "cookie-slot"
-HIDE_SLOT_CSS = f"<style>.st-key-{SLOT_KEY} {{ display: none; }}</style>"
+HIDE_SLOT_CSS = f"""<style>
+.st-key-{SLOT_KEY},
+[data-testid="stLayoutWrapper"]:has(
+  > [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"] > .st-key-{SLOT_KEY}
+) {{ display: none; }}
+</style>"""
 
 
 class CookieTextError(ValueError):
