@@ -167,16 +167,17 @@ def test_killing_the_app_mid_answer_keeps_the_question_once_and_retry_answers_it
     )
 
 
-def restart_under_open_tab(
+@pytest.fixture
+def restarted_tab(
     postgres_cluster: PostgresCluster,
     stub: StubServer,
     browser: Browser,
     page: Page,
     processes: list[RunningApp],
     tmp_path: Path,
-) -> None:
-    """Sign up and chat, then SIGKILL the app and start it again on the same port while the
-    tab stays open, until the tab has reconnected."""
+) -> Page:
+    """`page` after max signed up and chatted, and the app was SIGKILLed and started again on
+    the same port while the tab stayed open, once the tab has reconnected."""
     env = app_on(postgres_cluster.create_database(), stub, tmp_path / "data")
     app = start_app_process(env, tmp_path / "app.log")
     processes.append(app)
@@ -190,17 +191,21 @@ def restart_under_open_tab(
     # design), so the chat stays on screen until the user's next action.
     settle(page)
     expect(page.get_by_test_id("stChatMessageContent").first).to_have_text("asked before the crash")
+    return page
+
+
+def expect_the_apps_own_navigation(page: Page) -> None:
+    """app.py's navigation (max, the first account, is the administrator), not Streamlit's
+    listing of pages/ with app.py in it."""
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    expect(links).to_have_count(4)
+    expect(links).to_contain_text(["Chat", "My data", "Account", "Admin"])
 
 
 def test_a_tab_left_open_keeps_its_chat_and_a_reload_goes_on_with_the_restarted_app(
-    postgres_cluster: PostgresCluster,
-    stub: StubServer,
-    browser: Browser,
-    page: Page,
-    processes: list[RunningApp],
-    tmp_path: Path,
+    restarted_tab: Page,
 ) -> None:
-    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+    page = restarted_tab
     page.reload()
     settle(page)
     expect(page.get_by_test_id("stChatMessageContent").first).to_have_text("asked before the crash")
@@ -209,44 +214,26 @@ def test_a_tab_left_open_keeps_its_chat_and_a_reload_goes_on_with_the_restarted_
     screenshot(page, "faults-02-open-tab-after-restart")
 
 
-def test_a_question_sent_first_thing_after_an_app_restart_is_answered(
-    postgres_cluster: PostgresCluster,
-    stub: StubServer,
-    browser: Browser,
-    page: Page,
-    processes: list[RunningApp],
-    tmp_path: Path,
-) -> None:
-    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+def test_a_question_sent_first_thing_after_an_app_restart_is_answered(restarted_tab: Page) -> None:
+    page = restarted_tab
     send(page, "asked after the restart")
     assert messages(page) == turns("asked before the crash", "asked after the restart")
-    # The run after the answer went through app.py: its navigation (max, the first account, is
-    # the administrator), not Streamlit's listing of pages/ with app.py in it.
-    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
-    expect(links).to_have_count(4)
-    expect(links).to_contain_text(["Chat", "My data", "Account", "Admin"])
+    # The run after the answer went through app.py.
+    expect_the_apps_own_navigation(page)
     screenshot(page, "faults-02b-question-first-after-restart")
 
 
 def test_the_first_click_after_an_app_restart_opens_the_page_with_the_apps_own_sidebar(
-    postgres_cluster: PostgresCluster,
-    stub: StubServer,
-    browser: Browser,
-    page: Page,
-    processes: list[RunningApp],
-    tmp_path: Path,
+    restarted_tab: Page,
 ) -> None:
     """That click's run is the page alone (no answer follows to redraw the page), so the page
-    itself must have had app.py's navigation and account menu drawn, not Streamlit's listing
-    of pages/ (with app.py in it)."""
-    restart_under_open_tab(postgres_cluster, stub, browser, page, processes, tmp_path)
+    itself must have had app.py's navigation and account menu drawn."""
+    page = restarted_tab
     sidebar = page.get_by_test_id("stSidebar")
     click_and_settle(page, sidebar.get_by_role("link", name="My data"))
 
     expect(page.get_by_role("heading", name="My data")).to_be_visible()
-    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
-    expect(links).to_have_count(4)
-    expect(links).to_contain_text(["Chat", "My data", "Account", "Admin"])
+    expect_the_apps_own_navigation(page)
     expect(sidebar.get_by_text("Signed in as")).to_be_visible()
     expect(sidebar.get_by_role("button", name="Sign out")).to_be_visible()
     screenshot(page, "faults-02c-first-click-after-restart")

@@ -112,10 +112,16 @@ def test_signing_out_returns_to_the_sign_in_page_and_stays_there(db: Engine, bob
     assert list(at.info) == []
 
 
+def cookie_value(script: str) -> str:
+    """The value the cookie script `script` writes."""
+    return script.split("chat_auth=", 1)[1].split(";", 1)[0]
+
+
 def signed_in_username(script: str) -> str:
     """Whose sign-in the cookie set by `script` carries (checking its signature)."""
-    token = script.split("chat_auth=", 1)[1].split(";", 1)[0]
-    return jwt.decode(token, settings.auth_cookie_key(), algorithms=["HS256"])["username"]
+    return jwt.decode(cookie_value(script), settings.auth_cookie_key(), algorithms=["HS256"])[
+        "username"
+    ]
 
 
 def test_signing_in_sets_the_cookie_by_a_script_and_draws_no_component_that_could_rerun(
@@ -161,7 +167,7 @@ def test_signing_in_with_the_form_never_has_the_cookie_manager_component_set_a_c
 def test_signing_out_deletes_the_cookie_this_session_set_and_no_other(bob: Account) -> None:
     at = signed_in("bob")
     [setter] = cookie_scripts(at)
-    token = setter.split("chat_auth=", 1)[1].split(";", 1)[0]
+    token = cookie_value(setter)
 
     at = button(at.sidebar, "Sign out").click().run()
 
