@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from settings import ConfigurationError
 from ui.auth import account_menu, require_account, sign_in_page
 from ui.outage import explain_database_down
-from ui.resources import chat_store, start_retention_worker
+from ui.resources import chat_store
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("app")
@@ -27,7 +27,6 @@ st.set_page_config(page_title="Chat", page_icon=":material/forum:", layout="wide
 
 try:
     engine = chat_store().engine
-    start_retention_worker()
     account = require_account(engine)
 except ConfigurationError as error:
     log.error("refusing to start: %s", error)

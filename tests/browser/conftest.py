@@ -80,7 +80,7 @@ def start_app(env: dict[str, str], log: Path, *, health_seconds: float = 90) -> 
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            "server.py",
             "--server.port",
             str(port),
             "--server.address",

@@ -1,0 +1,14 @@
+"""The app's HTTP layer: Streamlit's own server (st.App) with the app's routes, security
+headers on every response and the per-process lifespan. app.py stays the pages' entry script.
+
+Run it with `streamlit run server.py` (scripts/start does), or `uvicorn server:app`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from web.lifespan import lifespan
+from web.routes import ROUTES
+from web.security import SECURITY_MIDDLEWARE
+
+app = st.App("app.py", routes=ROUTES, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)
