@@ -1,9 +1,14 @@
-"""The accounts core: users in the database with bcrypt hashes, sign-in with a lockout counted
-in the database, revocation of sign-ins, roles and the sign-up switch. No Streamlit here.
+"""The accounts core: users in the database with bcrypt hashes, sign-in under guess limits
+counted in the database (per username and client, with a per-name ceiling that spares browsers
+that signed in before), server-side sign-ins behind opaque cookie tokens, revocation, roles and
+the sign-up switch. No Streamlit here.
 
 account = create_account(engine, username="ada", password="correct horse")  # first: admin
-result = authenticate(engine, username="ada", password="correct horse")
-if result.account is None and result.locked_until: ...  # locked out
+result = authenticate(engine, username="ada", password="correct horse", client="203.0.113.9",
+                      browser=browser_cookie)
+if result.account is None and result.locked_until: ...  # locked out (this client)
+sign_in, ticket = start_sign_in(engine, user_id=result.account.id, device=device_summary(agent),
+                                browser=browser_cookie, lifetime=timedelta(days=7))
 """
 
 from __future__ import annotations
@@ -24,13 +29,29 @@ from accounts.lockout import (
     LOCKOUT_DURATION,
     LOCKOUT_FAILURES,
     LOCKOUT_WINDOW,
-    clear_failed_sign_ins,
+    NAME_CEILING_FAILURES,
+    NAME_CEILING_WINDOW,
     lock_expires_at,
     prune_failures,
-    record_failed_sign_in,
     unlock,
 )
-from accounts.sign_in import SignInEntry, SignInResult, authenticate, sign_in_entry
+from accounts.sign_in import SignInResult, authenticate
+from accounts.sign_ins import (
+    HANDOVER_SECONDS,
+    Handover,
+    SignIn,
+    complete_handover,
+    device_summary,
+    end_all_sign_ins,
+    end_sign_in,
+    find_sign_in,
+    get_sign_in,
+    list_sign_ins,
+    prune_sign_ins,
+    safe_next_path,
+    start_sign_in,
+    touch_sign_in,
+)
 from accounts.users import (
     Account,
     change_password,
@@ -53,19 +74,23 @@ from accounts.users import (
 from accounts.validation import MIN_PASSWORD_CHARS, ROLES
 
 __all__ = [
+    "HANDOVER_SECONDS",
     "LOCKOUT_DURATION",
     "LOCKOUT_FAILURES",
     "LOCKOUT_WINDOW",
     "MIN_PASSWORD_CHARS",
+    "NAME_CEILING_FAILURES",
+    "NAME_CEILING_WINDOW",
     "ROLES",
     "Account",
     "AccountError",
     "AccountNotFound",
+    "Handover",
     "InvalidProfile",
     "InvalidRole",
     "InvalidUsername",
     "LastAdmin",
-    "SignInEntry",
+    "SignIn",
     "SignInResult",
     "SignupClosed",
     "UsernameTaken",
@@ -73,25 +98,33 @@ __all__ = [
     "WrongPassword",
     "authenticate",
     "change_password",
-    "clear_failed_sign_ins",
+    "complete_handover",
     "count_accounts",
     "create_account",
     "delete_account",
+    "device_summary",
+    "end_all_sign_ins",
+    "end_sign_in",
     "ensure_deletable",
     "find_account",
+    "find_sign_in",
     "get_account",
+    "get_sign_in",
     "list_accounts",
+    "list_sign_ins",
     "lock_expires_at",
     "prune_failures",
-    "record_failed_sign_in",
+    "prune_sign_ins",
     "reset_password",
     "revoke_sign_ins",
+    "safe_next_path",
     "set_disabled",
     "set_role",
     "set_signup_enabled",
-    "sign_in_entry",
     "sign_in_is_current",
     "signup_enabled",
+    "start_sign_in",
     "touch_last_active",
+    "touch_sign_in",
     "unlock",
 ]

@@ -1,8 +1,11 @@
-"""Signing in: check a password against the database, under the lockout rules.
+"""Signing in: check a password against the database, under the guess limits of
+accounts/lockout.py, at the same cost whatever the outcome.
 
-`authenticate` is the whole check in one call. `sign_in_entry` serves a form that checks the
-bcrypt hash itself (streamlit-authenticator): it then reports the outcome with
-`record_failed_sign_in` / `clear_failed_sign_ins`."""
+`authenticate` is the whole check in one call; the sign-in form and the operator CLI both use
+it. Every outcome (right, wrong, unknown name, disabled account, locked pair, the name's
+ceiling) spends exactly one bcrypt check at the configured cost: the account's real hash when
+the attempt is allowed and the account exists, otherwise `passwords.spend_a_check`. So neither
+the answer nor its timing tells whether a name exists or is locked."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from accounts.lockout import clear_failed_sign_ins, lock_expires_at, register_failure
+from accounts import passwords
+from accounts.lockout import record_success, reserve_attempt
 from accounts.models import User
-from accounts.passwords import password_matches, spend_a_check
 from accounts.users import ACCOUNT_COLUMNS, Account, account_from_row
 from accounts.validation import is_valid_username, normalise_username
 from database import utcnow
@@ -23,21 +26,14 @@ _users = User.__table__
 
 @dataclass(frozen=True)
 class SignInResult:
-    """The account if the sign-in succeeded; `locked_until` if the username is locked out."""
+    """The account if the sign-in succeeded; `locked_until` if this client is locked out of
+    the username (now, or from its next attempt on)."""
 
     account: Account | None
     locked_until: datetime | None
 
 
-@dataclass(frozen=True)
-class SignInEntry:
-    """An account that may sign in right now, with the bcrypt hash to check the password on."""
-
-    account: Account
-    password_hash: str
-
-
-def _entry(engine: Engine, username: str) -> SignInEntry | None:
+def _entry(engine: Engine, username: str) -> tuple[Account, str] | None:
     username = normalise_username(username)
     if not is_valid_username(username):
         return None
@@ -45,37 +41,46 @@ def _entry(engine: Engine, username: str) -> SignInEntry | None:
         row = conn.execute(
             select(*ACCOUNT_COLUMNS, _users.c.password_hash).where(_users.c.username == username)
         ).first()
-    return None if row is None else SignInEntry(account_from_row(row), row.password_hash)
+    return None if row is None else (account_from_row(row), row.password_hash)
 
 
 def authenticate(
-    engine: Engine, *, username: str, password: str, now: datetime | None = None
+    engine: Engine,
+    *,
+    username: str,
+    password: str,
+    client: str = "",
+    browser: str | None = None,
+    now: datetime | None = None,
 ) -> SignInResult:
-    """Check `password` for `username`. Locked: refused unchecked. Unknown, wrong or disabled:
-    a failure is counted. Right: failures are cleared and the account returned."""
+    """Check `password` for `username`, attempted from `client` ("local", an IP address, or ""
+    for the CLI) by the browser whose "browser" cookie is `browser` (None if unknown).
+
+    Locked (this pair, or the name's ceiling for a browser that never signed in to it): refused
+    unchecked and not counted. Unknown, wrong or disabled: a failure is counted. Right: this
+    pair's failures are cleared, the browser is remembered, and the account returned."""
     now = now or utcnow()
-    # The failure is counted before the password is checked and taken back on success, so
+    if not isinstance(username, str):
+        username = ""
+    # The attempt is counted before the password is checked and taken back on success, so
     # concurrent guesses cannot all pass the lock check together.
-    recorded, locked_until = register_failure(engine, username=username, now=now)
-    if not recorded:
-        return SignInResult(account=None, locked_until=locked_until)
+    attempt = reserve_attempt(engine, username=username, client=client, browser=browser, now=now)
+    if not attempt.allowed:
+        passwords.spend_a_check(password)
+        return SignInResult(account=None, locked_until=attempt.locked_until)
     entry = _entry(engine, username)
     if entry is None:
-        spend_a_check(password)
-        return SignInResult(account=None, locked_until=locked_until)
-    if not password_matches(password, entry.password_hash) or entry.account.disabled:
-        return SignInResult(account=None, locked_until=locked_until)
-    clear_failed_sign_ins(engine, username=entry.account.username)
-    return SignInResult(account=replace(entry.account, locked_until=None), locked_until=None)
-
-
-def sign_in_entry(
-    engine: Engine, *, username: str, now: datetime | None = None
-) -> SignInEntry | None:
-    """The account and its hash if `username` exists, is enabled and is not locked, else None."""
-    if lock_expires_at(engine, username=username, now=now) is not None:
-        return None
-    entry = _entry(engine, username)
-    if entry is None or entry.account.disabled:
-        return None
-    return entry
+        passwords.spend_a_check(password)
+        return SignInResult(account=None, locked_until=attempt.locked_until)
+    account, password_hash = entry
+    if not passwords.password_matches(password, password_hash) or account.disabled:
+        return SignInResult(account=None, locked_until=attempt.locked_until)
+    still_locked = record_success(
+        engine,
+        username=account.username,
+        client=client,
+        user_id=account.id,
+        browser=browser,
+        now=now,
+    )
+    return SignInResult(account=replace(account, locked_until=still_locked), locked_until=None)

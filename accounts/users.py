@@ -4,8 +4,11 @@ A user row holds an opaque id (uuid4 hex; chat histories and the audit log key o
 the name), the normalised username, a bcrypt hash, the role and the switches below. Revocation
 is one timestamp, `sessions_valid_after`: a sign-in made before it no longer counts, so signing
 out everywhere, changing or resetting the password and disabling the account each just move it
-to now. The checks that must see concurrent writers (first account becomes admin, never lose the
-last enabled admin) run in a transaction serialised under one key, ACCOUNTS_KEY."""
+to now, and in the same transaction delete every server-side sign-in of the user
+(accounts/sign_ins.py). A new password also forgets the browsers that signed in with the old
+one, so they no longer pass the username's ceiling on failed sign-ins. The checks that must see
+concurrent writers (first account becomes admin, never lose the last enabled admin) run in a
+transaction serialised under one key, ACCOUNTS_KEY."""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ from accounts.errors import (
     UsernameTaken,
     WrongPassword,
 )
-from accounts.lockout import clear_failures
-from accounts.models import User
+from accounts.lockout import clear_failures, forget_known_browsers
+from accounts.models import SignInRecord, User
 from accounts.passwords import hash_password, password_matches
 from accounts.transactions import serialised_transaction
 from accounts.validation import (
@@ -51,6 +54,7 @@ LAST_ACTIVE_RESOLUTION = timedelta(minutes=1)
 MAX_PAGE = 1000
 
 _users = User.__table__
+_sign_ins = SignInRecord.__table__
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,8 @@ def _revoke(conn: Connection, user_id: str, now: datetime) -> None:
         .where(_users.c.id == user_id, _users.c.sessions_valid_after < now)
         .values(sessions_valid_after=now)
     )
+    # Server-side sign-ins end whatever `now` says: a deleted row cannot come back.
+    conn.execute(delete(_sign_ins).where(_sign_ins.c.user_id == user_id))
 
 
 def _require_row(conn: Connection, user_id: str) -> Row:
@@ -283,7 +289,8 @@ def _require_row(conn: Connection, user_id: str) -> Row:
 
 
 def revoke_sign_ins(engine: Engine, *, user_id: str, now: datetime | None = None) -> None:
-    """Sign the user out everywhere: every sign-in made before now stops counting."""
+    """Sign the user out everywhere: every sign-in made before now stops counting, and every
+    server-side sign-in (accounts/sign_ins.py) is deleted in the same transaction."""
     with write_transaction(engine) as conn:
         _require_row(conn, user_id)
         _revoke(conn, user_id, now or utcnow())
@@ -338,6 +345,7 @@ def _store_password(engine: Engine, *, user_id: str, new_password: str, now: dat
             update(_users).where(_users.c.id == user_id).values(password_hash=password_hash)
         )
         _revoke(conn, user_id, now)
+        forget_known_browsers(conn, user_id)
 
 
 def touch_last_active(engine: Engine, *, user_id: str, now: datetime | None = None) -> None:
@@ -405,8 +413,9 @@ def ensure_deletable(engine: Engine, *, user_id: str) -> None:
 
 
 def delete_account(engine: Engine, *, user_id: str) -> None:
-    """Delete the account and its failed sign-ins; deleting twice is harmless. Chats are not
-    touched: erase them first through the memory core."""
+    """Delete the account and its failed sign-ins (its sign-ins and known browsers go with it,
+    by cascade); deleting twice is harmless. Chats are not touched: erase them first through
+    the memory core."""
     if not could_be_account_id(user_id):
         return
     with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:

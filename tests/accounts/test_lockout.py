@@ -1,8 +1,11 @@
-"""accounts/lockout.py and accounts/sign_in.py: signing in, and the lockout counted in the
-database. The clock is moved with `now=` instead of sleeping."""
+"""accounts/lockout.py and accounts/sign_in.py: signing in, and the lock of one (username,
+client) pair counted in the database. Every attempt here comes from one client (the CLI's ""),
+so these are the pair's rules; tests/accounts/test_guess_limits.py has those between clients.
+The clock is moved with `now=` instead of sleeping."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -16,17 +19,15 @@ from accounts import (
     AccountNotFound,
     SignInResult,
     authenticate,
-    clear_failed_sign_ins,
     create_account,
     find_account,
     lock_expires_at,
+    passwords,
     prune_failures,
-    record_failed_sign_in,
     set_disabled,
-    sign_in_entry,
     unlock,
 )
-from accounts.models import LoginFailure
+from accounts.models import LoginFailure, User
 from database import get_engine
 from database.engine import dispose_engine
 from tests.accounts.at_once import run_at_once
@@ -70,7 +71,6 @@ def test_a_disabled_account_cannot_sign_in_even_with_the_right_password(
     bob = create_account(engine, username="bob", password=PASSWORD)
     set_disabled(engine, user_id=bob.id, disabled=True)
     assert authenticate(engine, username="bob", password=PASSWORD, now=T0).account is None
-    assert sign_in_entry(engine, username="bob", now=T0) is None
 
 
 def test_an_overlong_password_is_refused_without_an_error(engine: Engine, ada) -> None:
@@ -91,7 +91,6 @@ def test_a_locked_username_is_refused_even_with_the_right_password(engine: Engin
     last = fail(engine, "ada", LOCKOUT_FAILURES)
     result = authenticate(engine, username="ada", password=PASSWORD, now=T0 + 6 * MINUTE)
     assert result == SignInResult(None, last.locked_until)
-    assert sign_in_entry(engine, username="ada", now=T0 + 6 * MINUTE) is None
 
 
 def test_failures_spread_wider_than_the_window_do_not_lock(engine: Engine, ada) -> None:
@@ -136,7 +135,9 @@ def test_attempts_while_locked_do_not_extend_the_lock(engine: Engine, ada) -> No
     for minute in range(5, 19):
         at = T0 + minute * MINUTE
         assert authenticate(engine, username="ada", password=WRONG, now=at).locked_until == until
-        assert record_failed_sign_in(engine, username="ada", now=at) == until
+        assert (
+            authenticate(engine, username="ADA ", password=PASSWORD, now=at).locked_until == until
+        )
     assert authenticate(engine, username="ada", password=PASSWORD, now=until).account is not None
 
 
@@ -177,7 +178,20 @@ def test_unlocking_an_unknown_account_says_so(engine: Engine) -> None:
 def test_the_users_table_shows_the_lock_for_the_admin_page(engine: Engine, ada) -> None:
     until = fail(engine, "ada", LOCKOUT_FAILURES).locked_until
     assert find_account(engine, username="ada").locked_until == until
-    clear_failed_sign_ins(engine, username="ada")
+    # The owner signing in from elsewhere lifts nothing: the lock of that client stays shown.
+    at = T0 + LOCKOUT_FAILURES * MINUTE
+    signed_in = authenticate(engine, username="ada", password=PASSWORD, client="local", now=at)
+    assert signed_in.account.locked_until == until
+    assert find_account(engine, username="ada").locked_until == until
+    unlock(engine, user_id=ada.id)
+    assert find_account(engine, username="ada").locked_until is None
+
+
+def test_the_users_table_clears_the_lock_when_the_locked_client_signs_in(
+    engine: Engine, ada
+) -> None:
+    until = fail(engine, "ada", LOCKOUT_FAILURES).locked_until
+    assert authenticate(engine, username="ada", password=PASSWORD, now=until).account
     assert find_account(engine, username="ada").locked_until is None
 
 
@@ -199,46 +213,51 @@ def test_a_lock_survives_a_restart(database_url: str) -> None:
         dispose_engine(database_url)
 
 
-def test_concurrent_guesses_check_at_most_five_passwords(engine: Engine, ada) -> None:
-    guess = partial(authenticate, engine, username="ada", password=WRONG, now=T0)
-    results = run_at_once([guess] * 12)
+def test_twenty_concurrent_guesses_check_at_most_five_passwords(
+    engine: Engine, ada, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    dummies: list[str] = []
+    lock = threading.Lock()
+    real_check, real_spend = passwords.password_matches, passwords.spend_a_check
+
+    def check_spy(password: str, password_hash: str) -> bool:
+        with lock:
+            checked.append(password_hash)
+        return real_check(password, password_hash)
+
+    def spend_spy(password: str) -> None:
+        with lock:
+            dummies.append(password)
+        real_spend(password)
+
+    monkeypatch.setattr(passwords, "password_matches", check_spy)
+    monkeypatch.setattr(passwords, "spend_a_check", spend_spy)
+    client = "198.51.100.4"
+    guess = partial(authenticate, engine, username="ada", password=WRONG, client=client, now=T0)
+
+    results = run_at_once([guess] * 20)
+
     assert all(isinstance(result, SignInResult) and result.account is None for result in results)
     with engine.connect() as conn:
+        real_hash = conn.scalar(select(User.password_hash).where(User.id == ada.id))
         recorded = conn.scalar(select(func.count()).select_from(LoginFailure))
+    assert len(checked) <= LOCKOUT_FAILURES
+    assert checked == [real_hash] * len(checked)
     assert recorded == LOCKOUT_FAILURES
-    assert lock_expires_at(engine, username="ada", now=T0) == T0 + LOCKOUT_DURATION
+    # The rest were refused as locked, each still spending one (dummy) check.
+    until = T0 + LOCKOUT_DURATION
+    refused = [result for result in results if result.locked_until == until]
+    assert len(refused) >= 20 - LOCKOUT_FAILURES
+    assert len(dummies) == 20 - len(checked)
 
-
-# --- the form-driven path (streamlit-authenticator checks the hash itself) ------------------
-
-
-def test_sign_in_entry_gives_the_hash_that_streamlit_authenticator_accepts(
-    engine: Engine, ada
-) -> None:
-    from streamlit_authenticator.utilities.hasher import Hasher
-
-    entry = sign_in_entry(engine, username=" Ada", now=T0)
-    assert entry is not None and entry.account == ada
-    assert entry.password_hash.startswith("$2b$")
-    assert Hasher.check_pw(PASSWORD, entry.password_hash)
-    assert not Hasher.check_pw(WRONG, entry.password_hash)
-
-
-def test_sign_in_entry_is_none_for_an_unknown_user(engine: Engine) -> None:
-    assert sign_in_entry(engine, username="ghost", now=T0) is None
-    assert sign_in_entry(engine, username="not valid!", now=T0) is None
-
-
-def test_recorded_failures_lock_and_clearing_them_unlocks(engine: Engine, ada) -> None:
-    results = [
-        record_failed_sign_in(engine, username="ADA", now=T0 + n * MINUTE)
-        for n in range(LOCKOUT_FAILURES)
-    ]
-    assert results[:-1] == [None] * (LOCKOUT_FAILURES - 1)
-    assert results[-1] == T0 + 4 * MINUTE + LOCKOUT_DURATION
-    assert sign_in_entry(engine, username="ada", now=T0 + 5 * MINUTE) is None
-    clear_failed_sign_ins(engine, username="ada")
-    assert sign_in_entry(engine, username="ada", now=T0 + 5 * MINUTE) is not None
+    # The right password from the same client is refused, unchecked, until the lock ends.
+    for at in (T0 + MINUTE, until - timedelta(seconds=1)):
+        result = authenticate(engine, username="ada", password=PASSWORD, client=client, now=at)
+        assert result == SignInResult(None, until)
+    assert len(checked) <= LOCKOUT_FAILURES
+    result = authenticate(engine, username="ada", password=PASSWORD, client=client, now=until)
+    assert result.account is not None and result.account.id == ada.id
 
 
 def test_usernames_no_account_could_have_are_still_counted_safely(engine: Engine) -> None:
@@ -248,8 +267,11 @@ def test_usernames_no_account_could_have_are_still_counted_safely(engine: Engine
 
 
 def test_old_failures_are_pruned(engine: Engine) -> None:
+    # Kept for an hour: the name's ceiling counts the last hour's failures.
     fail(engine, "ghost", 3)
     fail(engine, "ada", 1, start=T0 + 40 * MINUTE)
-    assert prune_failures(engine, now=T0 + 40 * MINUTE) == 3
+    assert prune_failures(engine, now=T0 + 40 * MINUTE) == 0
+    fail(engine, "ada", 1, start=T0 + 63 * MINUTE)
+    assert prune_failures(engine, now=T0 + 63 * MINUTE) == 3
     with engine.connect() as conn:
-        assert conn.scalars(select(LoginFailure.username)).all() == ["ada"]
+        assert conn.scalars(select(LoginFailure.username)).all() == ["ada", "ada"]
