@@ -17,11 +17,17 @@ from memory import (
 )
 from memory.history import to_langchain
 from memory.store import INTERRUPTED
-from ui.answering import QUESTION_KEY, answering, wait_for_stopped_answer
+from ui.answering import (
+    QUESTION_KEY,
+    answering,
+    show_markdown,
+    stream_markdown,
+    wait_for_stopped_answer,
+)
 from ui.auth import current_account
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
-from ui.text import DATABASE_DOWN, markdown_showing_html, plain
+from ui.text import DATABASE_DOWN, plain
 
 account = current_account()
 store = chat_store()
@@ -80,7 +86,7 @@ still_answering = not wait_for_stopped_answer()
 messages = store.load_messages(account.id, session_id) if summary else []
 for message in messages:
     with st.chat_message("user" if message.role == "human" else "assistant"):
-        st.markdown(markdown_showing_html(message.content))
+        show_markdown(message.content)
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
 
@@ -133,7 +139,7 @@ if question is not None or retry:
     saved = question is None  # a retry answers a message that is already stored
     if question is not None:
         with st.chat_message("user"):
-            st.markdown(markdown_showing_html(question))
+            show_markdown(question)
         try:
             # Stored before anything else can happen: a rerun, a closed tab or a failing model
             # from here on cannot lose it. stream_reply adopts this unanswered turn.
@@ -156,7 +162,7 @@ if question is not None or retry:
                 retry=question is None,
             )
             try:
-                st.write_stream(reply)
+                stream_markdown(reply)
             except InvalidContent as error:
                 failure = str(error)
             except SessionNotFound:

@@ -9,10 +9,13 @@ question as unanswered, and nothing would redraw it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+
+from ui.safe_markdown import safe_markdown
 
 ANSWER_DONE_KEY = "answer_done"
 # The chat box's key: its value can then be read in a run that fails before the chat page draws
@@ -21,6 +24,8 @@ QUESTION_KEY = "question"
 # Long enough for a stopped answer to hear the model's next word (a local model's come every
 # few tens of milliseconds); short enough that a stuck provider does not freeze the page.
 STOPPED_ANSWER_WAIT_SECONDS = 5.0
+# A streaming answer is redrawn at most this often: each redraw parses the whole answer so far.
+STREAM_REDRAW_SECONDS = 0.05
 
 
 @contextmanager
@@ -45,3 +50,23 @@ def unsent_question() -> str | None:
     """What the user just sent from the chat box, if this run has it (whichever page runs)."""
     question = st.session_state.get(QUESTION_KEY)
     return question if isinstance(question, str) and question.strip() else None
+
+
+def show_markdown(text: str) -> None:
+    """Draw stored or model-written `text` as markdown that fetches nothing and runs nothing."""
+    st.markdown(safe_markdown(text))
+
+
+def stream_markdown(chunks: Iterable[str]) -> str:
+    """Draw text as it arrives, through the same safe renderer as stored text (st.write_stream
+    would draw the raw markdown, images included); return all of it."""
+    slot = st.empty()
+    shown, drawn_at = "", 0.0
+    for chunk in chunks:
+        shown += chunk
+        now = time.monotonic()
+        if now - drawn_at >= STREAM_REDRAW_SECONDS:
+            slot.markdown(safe_markdown(shown))
+            drawn_at = now
+    slot.markdown(safe_markdown(shown))
+    return shown

@@ -9,13 +9,21 @@ drawn, so a test can prove that something is absent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Block, Dataframe, DownloadButton, Element, TextInput
+from streamlit.testing.v1.element_tree import Block, Dataframe, Element, TextInput
 from streamlit.testing.v1.element_tree import Button as ButtonElement
+
+import accounts
+from accounts import Account
+from web.routes import ROUTES
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 APP = PROJECT_DIR / "app.py"
@@ -104,10 +112,19 @@ def send(at: AppTest, text: str) -> AppTest:
     return at.chat_input[0].set_value(text).run()
 
 
+# The safe renderer escapes every ASCII punctuation character of plain text.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """The text the safe renderer's `markdown` shows, for text without markdown of its own."""
+    return _ESCAPE.sub(r"\1", markdown)
+
+
 def transcript(at: AppTest) -> list[tuple[str, str]]:
-    """The chat messages on the page, oldest first, as (author, markdown text)."""
+    """The chat messages on the page, oldest first, as (author, text shown)."""
     return [
-        (message.name, "\n".join(part.value for part in message.markdown))
+        (message.name, "\n".join(shown(part.value) for part in message.markdown))
         for message in at.main.chat_message
     ]
 
@@ -165,16 +182,35 @@ def blocks_of_type(at: AppTest, kind: str) -> list[Block]:
     return [node for node in nodes(at.main) if isinstance(node, Block) and node.type == kind]
 
 
+def cookie_for(db: Engine, account: Account) -> str:
+    """A sign-in cookie, as the app's handover route gives one to a browser."""
+    browser = "b" * 32
+    _, ticket = accounts.start_sign_in(
+        db, user_id=account.id, device="test", browser=browser, lifetime=timedelta(days=1)
+    )
+    assert ticket is not None
+    handover = accounts.complete_handover(db, ticket=ticket, browser=browser)
+    assert handover is not None
+    return handover.token
+
+
 class Downloads:
-    """What the download buttons of the latest run would hand the browser.
+    """What the app's own download routes hand a browser: a link button's file, fetched from
+    the route it points at (web/routes.py) with `account`'s sign-in cookie."""
 
-    AppTest keeps a download's bytes in an in-memory media store it makes for each run; the
-    `downloads` fixture records those stores, and this reads a button's file from the newest."""
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self.client = TestClient(Starlette(routes=ROUTES))
 
-    def __init__(self) -> None:
-        self.stores: list[MemoryMediaFileStorage] = []
-
-    def content(self, download: DownloadButton) -> bytes:
-        assert self.stores, "no run has stored a download yet"
-        filename = download.proto.url.rsplit("/", 1)[-1]
-        return self.stores[-1].get_file(filename).content
+    def content(self, at: AppTest, label_start: str, account: Account) -> bytes:
+        [link] = [
+            element
+            for element in at.get("link_button")
+            if element.proto.label.startswith(label_start)
+        ]
+        response = self.client.get(
+            link.proto.url, cookies={"chat_auth": cookie_for(self.db, account)}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        return response.content
