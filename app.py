@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.exc import OperationalError
@@ -14,6 +15,7 @@ from ui.resources import chat_store
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("app")
+ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
 
 
 def run_page(page: st.Page) -> None:
@@ -23,7 +25,8 @@ def run_page(page: st.Page) -> None:
         explain_database_down(error)
 
 
-st.set_page_config(page_title="Chat", page_icon=":material/forum:", layout="wide")
+# A file of the app's own: a :material/: icon would make every browser fetch it from Google.
+st.set_page_config(page_title="Chat", page_icon=str(ICON), layout="wide")
 
 try:
     engine = chat_store().engine

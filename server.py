@@ -1,14 +1,23 @@
 """The app's HTTP layer: Streamlit's own server (st.App) with the app's routes, security
-headers on every response and the per-process lifespan. app.py stays the pages' entry script.
+headers on every response, the browser cookie, and the per-process lifespan. app.py stays the
+pages' entry script.
 
 Run it with `streamlit run server.py` (scripts/start does), or `uvicorn server:app`."""
 
 from __future__ import annotations
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from web.lifespan import lifespan
 from web.routes import ROUTES
 from web.security import SECURITY_MIDDLEWARE
+from web.sign_in_cookies import BrowserCookieMiddleware
 
-app = st.App("app.py", routes=ROUTES, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)
+app = st.App(
+    "app.py",
+    routes=ROUTES,
+    # Outermost first: the security headers cover every response, the cookie's included.
+    middleware=[*SECURITY_MIDDLEWARE, Middleware(BrowserCookieMiddleware)],
+    lifespan=lifespan,
+)

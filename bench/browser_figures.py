@@ -248,7 +248,7 @@ def sidebar_ms(
         timings = []
         for _ in range(reloads):
             page.reload()
-            timings.append(page.wait_for_function("window.sidebarShown").json_value())
+            timings.append(page.wait_for_function("() => window.sidebarShown").json_value())
             settle(page)
         return timings, seeded_in
     finally:

@@ -1,4 +1,5 @@
-"""Account: who I am, and changing my password (which signs me out everywhere else)."""
+"""Account: who I am, where I am signed in, and changing my password (which signs me out
+everywhere)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import streamlit as st
 
 import accounts
 from accounts import AccountError
-from ui.auth import current_account, sign_out
+from ui.auth import SIGN_IN_KEY, current_account, end_session, sign_out
 from ui.resources import chat_store
+from ui.text import plain
 
 account = current_account()
 engine = chat_store().engine
@@ -17,6 +19,25 @@ st.write(f"Username: **{account.username}**")
 if account.display_name:
     st.text(f"Display name: {account.display_name}")
 st.caption(f"Role: {account.role} · member since {account.created_at:%Y-%m-%d}")
+
+st.subheader("Where you are signed in")
+this_device = st.session_state.get(SIGN_IN_KEY)
+for device in accounts.list_sign_ins(engine, user_id=account.id):
+    about, action = st.columns([4, 1], vertical_alignment="center")
+    label = device.device + (" · this device" if device.id == this_device else "")
+    # Built from the browser's User-Agent, which the client chooses: shown as plain text.
+    about.markdown(f"**{plain(label)}**")
+    about.caption(
+        f"Signed in {device.created_at:%Y-%m-%d %H:%M} UTC · "
+        f"last seen {device.last_seen_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if action.button("Sign out", key=f"end-{device.id}", width="stretch"):
+        if device.id == this_device:
+            sign_out(engine, account)
+        accounts.end_sign_in(engine, user_id=account.id, sign_in_id=device.id)
+        st.rerun()
+if st.button("Sign out everywhere", help="Ends every sign-in of this account, on every device."):
+    sign_out(engine, account, everywhere=True)
 
 st.subheader("Change password")
 with st.form("change-password", clear_on_submit=True):
@@ -37,10 +58,5 @@ if submitted:
         except AccountError as error:
             st.error(str(error))
         else:
-            # Every cookie of this user, this browser's included, is now revoked.
-            sign_out(engine, account, notice="Password changed. Sign in with the new password.")
-
-st.subheader("Sign out everywhere")
-st.write("Ends every sign-in of this account, on every device and browser.")
-if st.button("Sign out everywhere"):
-    sign_out(engine, account)
+            # Every sign-in of this user, this device's included, has ended with it.
+            end_session("password-changed")

@@ -4,6 +4,7 @@ retention. Registered in app.py for admins only; `require_admin` guards it again
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
@@ -26,6 +27,7 @@ from memory.stats import active_users_per_day, messages_per_day, user_usage
 from ui.auth import require_admin
 from ui.resources import chat_store
 from ui.text import plain
+from web.routes import AUDIT_CSV_PATH
 
 USERS_PER_PAGE = 50
 NOTICE_KEY = "admin_notice"
@@ -239,11 +241,16 @@ with audit_tab:
             "Detail": st.column_config.TextColumn(width="medium"),
         },
     )
-    st.download_button(
+    # Served by the app's own route, to administrators only, with the same filters.
+    csv_query = {
+        "action": filters["action"] or "",
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    st.link_button(
         "Download as CSV",
-        audit.events_csv(engine, **filters),
-        file_name="audit-log.csv",
-        mime="text/csv",
+        f"{AUDIT_CSV_PATH}?{urlencode(csv_query)}",
+        icon=":material/download:",
     )
 
 with usage_tab:

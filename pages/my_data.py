@@ -11,9 +11,10 @@ import accounts
 import audit
 from memory import InvalidContent
 from memory.erasure import delete_user_content
-from memory.export import export_user_json, export_user_markdown, import_user_json
-from ui.auth import current_account, sign_out
+from memory.export import import_user_json
+from ui.auth import browser_token, client_address, current_account, end_session
 from ui.resources import chat_store
+from web.routes import MY_CHATS_JSON_PATH, MY_CHATS_MARKDOWN_PATH
 
 account = current_account()
 store = chat_store()
@@ -54,18 +55,13 @@ else:
     st.write("No administrator has opened your chats.")
 
 st.subheader("Download my chats")
+# Served by the app's own route to this browser's sign-in alone, never from a shared /media/ URL.
 left, right = st.columns(2)
-left.download_button(
-    "All chats as JSON (re-importable)",
-    json.dumps(export_user_json(store, user_id=account.id), ensure_ascii=False, indent=2),
-    file_name="my-chats.json",
-    mime="application/json",
+left.link_button(
+    "All chats as JSON (re-importable)", MY_CHATS_JSON_PATH, icon=":material/download:"
 )
-right.download_button(
-    "All chats as Markdown (readable)",
-    export_user_markdown(store, user_id=account.id),
-    file_name="my-chats.md",
-    mime="text/markdown",
+right.link_button(
+    "All chats as Markdown (readable)", MY_CHATS_MARKDOWN_PATH, icon=":material/download:"
 )
 
 st.subheader("Import chats")
@@ -91,7 +87,13 @@ with st.form("erase"):
         if not confirmed:
             st.error("Tick the box to confirm.")
         elif (
-            accounts.authenticate(engine, username=account.username, password=password).account
+            accounts.authenticate(
+                engine,
+                username=account.username,
+                password=password,
+                client=client_address(),
+                browser=browser_token(),
+            ).account
             is None
         ):
             st.error("That password is not right.")
@@ -111,4 +113,4 @@ with st.form("erase"):
                     subject_user_id=account.id,
                     detail=f"sessions={erased.sessions} messages={erased.messages}",
                 )
-                sign_out(engine, account, notice="Your account and all your chats are deleted.")
+                end_session("account-deleted")

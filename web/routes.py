@@ -1,7 +1,175 @@
-"""Routes of the app's own, beside Streamlit's."""
+"""Routes of the app's own, beside Streamlit's: the sign-in cookie's handover and removal, and
+the files a user downloads (served here, to their owner only, never from /media/).
+
+Every route is a plain function: Starlette runs it in a worker thread, so the database calls
+of the cores do not block the event loop."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+import logging
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
 
-ROUTES: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+import accounts
+import audit
+import settings
+from accounts import Account
+from memory import ChatStore, open_store
+from memory.export import export_user_json, export_user_markdown
+from web.sign_in_cookies import (
+    auth_cookie_name,
+    browser_cookie_name,
+    cookie_header,
+    is_https,
+)
+
+log = logging.getLogger("app")
+
+HANDOVER_PATH = "/auth/handover"
+SIGNED_OUT_PATH = "/auth/signed-out"
+MY_CHATS_JSON_PATH = "/files/my-chats.json"
+MY_CHATS_MARKDOWN_PATH = "/files/my-chats.md"
+AUDIT_CSV_PATH = "/files/audit-log.csv"
+# The notices the sign-in page may be sent back with; anything else in the URL is ignored.
+NOTICES = {
+    "signed-out": "You are signed out.",
+    "signed-out-everywhere": "You are signed out on every device.",
+    "password-changed": "Password changed. Sign in with the new password.",
+    "account-deleted": "Your account and all your chats are deleted.",
+    "handover-failed": "That sign-in link has expired. Please sign in again.",
+}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _store() -> ChatStore:
+    return _store_on(settings.database_url())
+
+
+@lru_cache(maxsize=4)
+def _store_on(url: str) -> ChatStore:
+    # The same Engine as the pages' (one per process and URL); migrated once.
+    return open_store(url)
+
+
+def _signed_in(request: Request) -> Account | None:
+    token = request.cookies.get(auth_cookie_name())
+    if not token:
+        return None
+    found = accounts.find_sign_in(_store().engine, token=token)
+    return None if found is None else found[0]
+
+
+def _back_to(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers=NO_STORE)
+
+
+def handover(request: Request) -> Response:
+    """Exchange a sign-in's one-time ticket for the HttpOnly sign-in cookie, then go on to the
+    page the user signed in on. Only the browser the sign-in was made in can do this."""
+    ticket = request.query_params.get("ticket", "")
+    browser = request.cookies.get(browser_cookie_name())
+    done = accounts.complete_handover(_store().engine, ticket=ticket, browser=browser)
+    if done is None:
+        log.info("sign-in handover refused (expired, used, or another browser)")
+        return _back_to("/?notice=handover-failed")
+    response = _back_to(done.next_path)
+    max_age = max(0, int((done.sign_in.expires_at - datetime.now(UTC)).total_seconds()))
+    response.headers.append(
+        "set-cookie",
+        cookie_header(
+            auth_cookie_name(), done.token, max_age=max_age, secure=is_https(request.scope)
+        ),
+    )
+    return response
+
+
+def signed_out(request: Request) -> Response:
+    """Remove the sign-in cookie, once the page has ended that sign-in in the database.
+
+    A cookie that still signs someone in is left alone: a link from another site cannot sign
+    a user out, and a tab signing out someone who has since signed in again in the same browser
+    does not remove the newer sign-in."""
+    notice = request.query_params.get("notice", "")
+    target = f"/?notice={notice}" if notice in NOTICES else "/"
+    response = _back_to(target)
+    if _signed_in(request) is None:
+        response.headers.append(
+            "set-cookie",
+            cookie_header(auth_cookie_name(), "", max_age=0, secure=is_https(request.scope)),
+        )
+    return response
+
+
+def _download(body: str, *, filename: str, media_type: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _refused() -> Response:
+    return PlainTextResponse("Sign in to download this file.", status_code=403, headers=NO_STORE)
+
+
+def my_chats_json(request: Request) -> Response:
+    account = _signed_in(request)
+    if account is None:
+        return _refused()
+    data = export_user_json(_store(), user_id=account.id)
+    return _download(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        filename="my-chats.json",
+        media_type="application/json",
+    )
+
+
+def my_chats_markdown(request: Request) -> Response:
+    account = _signed_in(request)
+    if account is None:
+        return _refused()
+    return _download(
+        export_user_markdown(_store(), user_id=account.id),
+        filename="my-chats.md",
+        media_type="text/markdown",
+    )
+
+
+def _day(text: str | None, moment: time) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), moment, UTC)
+    except ValueError:
+        return None
+
+
+def audit_csv(request: Request) -> Response:
+    """The audit log as CSV, for administrators, with the filters the admin page shows."""
+    account = _signed_in(request)
+    if account is None or not account.is_admin:
+        return _refused()
+    action = request.query_params.get("action") or None
+    if action is not None and action not in audit.ACTIONS:
+        action = None
+    body = audit.events_csv(
+        _store().engine,
+        action=action,
+        since=_day(request.query_params.get("since"), time.min),
+        until=_day(request.query_params.get("until"), time.max),
+    )
+    return _download(body, filename="audit-log.csv", media_type="text/csv")
+
+
+ROUTES: list[BaseRoute] = [
+    Route(HANDOVER_PATH, handover, methods=["GET"]),
+    Route(SIGNED_OUT_PATH, signed_out, methods=["GET"]),
+    Route(MY_CHATS_JSON_PATH, my_chats_json, methods=["GET"]),
+    Route(MY_CHATS_MARKDOWN_PATH, my_chats_markdown, methods=["GET"]),
+    Route(AUDIT_CSV_PATH, audit_csv, methods=["GET"]),
+]

@@ -71,8 +71,12 @@ class RunningApp:
             self.process.wait()
 
 
-def start_app(env: dict[str, str], log: Path, *, health_seconds: float = 90) -> RunningApp:
-    """`streamlit run app.py` with `env` on a free port, once it answers its health check."""
+def start_app(
+    env: dict[str, str], log: Path, *, health_seconds: float = 90, address: str = "127.0.0.1"
+) -> RunningApp:
+    """`streamlit run server.py` with `env` on a free port, once it answers its health check.
+    `address` "0.0.0.0" lets a test reach it from several loopback addresses (127.0.0.2, ...)
+    as from several clients."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -84,7 +88,7 @@ def start_app(env: dict[str, str], log: Path, *, health_seconds: float = 90) -> 
             "--server.port",
             str(port),
             "--server.address",
-            "127.0.0.1",
+            address,
             "--server.headless",
             "true",
             "--server.fileWatcherType",
@@ -104,10 +108,24 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("OPENAI_", "DATABASE_", "AUTH_", "CHAT_", "LOCAL_MODEL"))
+        if not key.startswith(
+            (
+                "OPENAI_",
+                "DATABASE_",
+                "AUTH_",
+                "CHAT_",
+                "LOCAL_MODEL",
+                "FORWARDED_",
+                "CONTENT_SECURITY",
+                "FRAME_ANCESTORS",
+                "ALLOWED_ORIGINS",
+            )
+        )
     }
     env.update(
         DATA_DIR=str(data_dir),
+        # No proxy in front: a client's own X-Forwarded-For must not change its address.
+        FORWARDED_ALLOW_IPS="",
         PASSWORD_HASH_ROUNDS="4",
         SECRETS_FILE=str(data_dir / "no-secrets.toml"),
         PYTHONUNBUFFERED="1",
@@ -182,7 +200,9 @@ def settle(page: Page) -> None:
     page.wait_for_selector(".stApp[data-test-connection-state=CONNECTED]", timeout=30_000)
     page.wait_for_selector(".stApp[data-test-script-state=notRunning]", timeout=30_000)
     # Elements of the previous run linger, marked stale, until the new run replaces them.
-    page.wait_for_function("!document.querySelector('[data-stale=true]')", timeout=30_000)
+    # Predicates are functions, never expressions: Playwright evaluates an expression with
+    # eval, which the app's CSP refuses.
+    page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
 
 
 # Counts the script runs this page has seen start and finish. A click's run starts only once
@@ -232,7 +252,7 @@ def act_and_settle(page: Page, action: Callable[[], object], timeout_ms: int = 1
     # batches its messages under load): then this waits its full time, and what the test
     # expects next decides.
     with contextlib.suppress(PlaywrightTimeoutError):
-        page.wait_for_function(condition, timeout=timeout_ms)
+        page.wait_for_function(f"() => {condition}", timeout=timeout_ms)
     settle(page)
 
 
@@ -242,7 +262,7 @@ def wait_until_quiet(page: Page, seconds: float = 2.0) -> None:
     its own (choosing a tab, a Stop, a sign-out elsewhere) waits for such runs first."""
     page.evaluate(RUN_COUNTS_JS)
     page.wait_for_function(
-        f"performance.now() - window.__runs.changedAt > {seconds * 1000}", timeout=30_000
+        f"() => performance.now() - window.__runs.changedAt > {seconds * 1000}", timeout=30_000
     )
     settle(page)
 

@@ -15,7 +15,6 @@ import pytest
 import streamlit as st
 import streamlit.testing.v1.app_test as app_test_module
 from sqlalchemy import Engine
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.pages_manager import PagesManager
 
 import accounts
@@ -69,17 +68,9 @@ def app_runs_through_app_py(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
-    """Keeps the files of download buttons, for `Downloads.content`."""
-    recorded = Downloads()
-
-    class RecordingMediaFileStorage(MemoryMediaFileStorage):
-        def __init__(self, media_endpoint: str) -> None:
-            super().__init__(media_endpoint)
-            recorded.stores.append(self)
-
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingMediaFileStorage)
-    return recorded
+def downloads(db: Engine) -> Downloads:
+    """Fetches the files the pages' download buttons point at, from the app's own routes."""
+    return Downloads(db)
 
 
 def _forget_process_resources() -> None:

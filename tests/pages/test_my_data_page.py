@@ -45,9 +45,8 @@ def chat(store: ChatStore, user: Account, question: str, answer: str) -> str:
     return session_id
 
 
-def download(at: AppTest, downloads: Downloads, label_start: str) -> bytes:
-    [found] = [d for d in at.download_button if d.label.startswith(label_start)]
-    return downloads.content(found)
+def download(at: AppTest, downloads: Downloads, label_start: str, account: Account) -> bytes:
+    return downloads.content(at, label_start, account)
 
 
 def erase(at: AppTest, password: str, *, confirmed: bool = True) -> AppTest:
@@ -65,7 +64,7 @@ def test_the_json_download_holds_exactly_the_users_chats(
     chat(store, cleo, "cleo-only question", "cleo-only answer")
     at = my_data_page("bob")
 
-    exported = json.loads(download(at, downloads, "All chats as JSON"))
+    exported = json.loads(download(at, downloads, "All chats as JSON", bob))
 
     assert exported["format"] == "isolated-chat/1"
     assert exported["user_id"] == bob.id
@@ -76,7 +75,7 @@ def test_the_json_download_holds_exactly_the_users_chats(
         ("ai", "A virtual machine."),
     ]
     assert "cleo-only" not in json.dumps(exported)
-    markdown = download(at, downloads, "All chats as Markdown").decode()
+    markdown = download(at, downloads, "All chats as Markdown", bob).decode()
     assert "What is jvm?" in markdown and "Nine minutes." in markdown
     assert "cleo-only" not in markdown
 
@@ -84,7 +83,7 @@ def test_the_json_download_holds_exactly_the_users_chats(
 def test_a_user_without_chats_downloads_an_empty_export(downloads: Downloads, bob: Account) -> None:
     at = my_data_page("bob")
 
-    exported = json.loads(download(at, downloads, "All chats as JSON"))
+    exported = json.loads(download(at, downloads, "All chats as JSON", bob))
 
     assert (exported["user_id"], exported["sessions"]) == (bob.id, [])
 
@@ -93,7 +92,7 @@ def test_an_exported_file_imports_into_another_account_as_theirs(
     store: ChatStore, downloads: Downloads, bob: Account, cleo: Account
 ) -> None:
     jvm = chat(store, bob, "What is jvm?", "A virtual machine.")
-    exported = download(my_data_page("bob"), downloads, "All chats as JSON")
+    exported = download(my_data_page("bob"), downloads, "All chats as JSON", bob)
     at = my_data_page("cleo")
 
     at.get("file_uploader")[0].upload("my-chats.json", exported, "application/json")

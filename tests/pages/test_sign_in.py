@@ -4,9 +4,10 @@ sign-out elsewhere ends this session on its next click."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
-import jwt
 import pytest
 import streamlit.runtime.context
 import streamlit.testing.v1.app_test as app_test_module
@@ -16,7 +17,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import accounts
-import settings
+import ui.auth
 from accounts import Account
 from tests.pages.app_driver import (
     ACCOUNT_PAGE,
@@ -27,8 +28,6 @@ from tests.pages.app_driver import (
     PASSWORD,
     RUN_SECONDS,
     button,
-    components,
-    cookie_scripts,
     errors,
     go_to,
     open_app,
@@ -37,7 +36,7 @@ from tests.pages.app_driver import (
     sign_up,
     signed_in,
 )
-from tests.scale.conftest import mint_cookie
+from web.routes import HANDOVER_PATH, SIGNED_OUT_PATH
 
 
 def test_a_visitor_sees_only_the_sign_in_page() -> None:
@@ -112,42 +111,91 @@ def test_signing_out_returns_to_the_sign_in_page_and_stays_there(db: Engine, bob
     assert list(at.info) == []
 
 
-def cookie_value(script: str) -> str:
-    """The value the cookie script `script` writes."""
-    return script.split("chat_auth=", 1)[1].split(";", 1)[0]
+BROWSER = "b" * 32  # the browser cookie, as the server gave it to this browser
 
 
-def signed_in_username(script: str) -> str:
-    """Whose sign-in the cookie set by `script` carries (checking its signature)."""
-    return jwt.decode(cookie_value(script), settings.auth_cookie_key(), algorithms=["HS256"])[
-        "username"
-    ]
+def browser_client(**cookies: str) -> SimpleNamespace:
+    """What a real browser's connection tells the script: its cookies, headers and address."""
+    return SimpleNamespace(
+        cookies=cookies,
+        headers=[("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0 Safari/537.36")],
+        remote_ip="127.0.0.1",
+    )
 
 
-def test_signing_in_sets_the_cookie_by_a_script_and_draws_no_component_that_could_rerun(
-    ada: Account,
+def in_a_browser(monkeypatch: pytest.MonkeyPatch, **cookies: str) -> list[str]:
+    """Have every run see a real browser holding `cookies`; the URLs the page sends it to."""
+    client = browser_client(**cookies)
+    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: client)
+    redirects: list[str] = []
+    monkeypatch.setattr(ui.auth, "_redirect_browser", redirects.append)
+    return redirects
+
+
+def cookie_for(db: Engine, account: Account) -> str:
+    """A sign-in cookie as the app's handover route gives one to a browser."""
+    _, ticket = accounts.start_sign_in(
+        db, user_id=account.id, device="test", browser=BROWSER, lifetime=timedelta(days=1)
+    )
+    assert ticket is not None
+    handover = accounts.complete_handover(db, ticket=ticket, browser=BROWSER)
+    assert handover is not None
+    return handover.token
+
+
+def test_a_sign_in_reaches_the_browser_through_the_apps_route_never_a_script(
+    monkeypatch: pytest.MonkeyPatch, db: Engine, ada: Account
 ) -> None:
-    """A component reports back, and its report reruns the page: right after a sign-in, that
-    rerun cut the first answer short. The signed-in pages set the cookie by a script instead."""
-    # The sign-in page itself draws the authenticator's cookie manager, with its form.
-    assert components(open_app()) != []
+    """No script in the page writes a credential: the page sends the browser to the app's own
+    handover route with a one-time ticket, which that browser alone can exchange."""
+    redirects = in_a_browser(monkeypatch, chat_auth_browser=BROWSER)
 
-    at = signed_in("ada")
+    at = sign_in("ada")
 
-    [script] = cookie_scripts(at)
-    assert signed_in_username(script) == "ada"
-    assert "SameSite=Strict" in script and "path=/" in script
-    assert components(at) == []
-    # Every signed-in run draws the same script, so no run can end before one has set it.
-    assert cookie_scripts(at.run()) == [script]
-    assert components(at) == []
+    assert not at.exception
+    [url] = redirects
+    assert url.startswith(HANDOVER_PATH + "?ticket=")
+    assert [info.value for info in at.info] == ["Signing you in…"]
+    assert not [html for html in at.get("html") if html.proto.unsafe_allow_javascript]
+    ticket = parse_qs(urlsplit(url).query)["ticket"][0]
+    # Another browser cannot use it; this one can, once.
+    assert accounts.complete_handover(db, ticket=ticket, browser="c" * 32) is None
+    handover = accounts.complete_handover(db, ticket=ticket, browser=BROWSER)
+    assert handover is not None and handover.next_path == "/"
+    found = accounts.find_sign_in(db, token=handover.token)
+    assert found is not None and found[0].username == "ada"
+    assert accounts.complete_handover(db, ticket=ticket, browser=BROWSER) is None
+    # The device is recorded from the browser's User-Agent.
+    assert [s.device for s in accounts.list_sign_ins(db, user_id=ada.id)] == ["Chrome 156 on Linux"]
+
+
+def test_the_form_checks_the_password_through_accounts_authenticate_with_the_client_address(
+    monkeypatch: pytest.MonkeyPatch, bob: Account
+) -> None:
+    """The guess limit counts before the password is checked, per name and client address:
+    the form must go through exactly that code, not the authenticator's own check."""
+    calls: list[dict[str, object]] = []
+    real = accounts.authenticate
+
+    def recording(*args: object, **kwargs: object) -> accounts.SignInResult:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "authenticate", recording)
+
+    at = sign_in("bob", "wrong password")
+    assert errors(at) == ["Wrong username or password."]
+    at = sign_in("bob", at=at)
+
+    assert [(c["username"], c["client"]) for c in calls] == [("bob", "local"), ("bob", "local")]
+    assert at.session_state["account"].username == "bob"
 
 
 def test_signing_in_with_the_form_never_has_the_cookie_manager_component_set_a_cookie(
     monkeypatch: pytest.MonkeyPatch, bob: Account
 ) -> None:
-    """The authenticator would set its own cookie through that component right after a good
-    password, and the component's report back would rerun the page: only the script sets it."""
+    """The authenticator would set its own, script-readable cookie through that component
+    right after a good password: the app's route sets the only sign-in cookie."""
     calls: list[tuple[object, ...]] = []
     real_set = CookieManager.set
 
@@ -160,22 +208,24 @@ def test_signing_in_with_the_form_never_has_the_cookie_manager_component_set_a_c
     at = signed_in("bob")
 
     assert calls == []
-    [script] = cookie_scripts(at)
-    assert signed_in_username(script) == "bob"
+    assert at.session_state["account"].username == "bob"
 
 
-def test_signing_out_deletes_the_cookie_this_session_set_and_no_other(bob: Account) -> None:
-    at = signed_in("bob")
-    [setter] = cookie_scripts(at)
-    token = cookie_value(setter)
+def test_signing_out_ends_this_sign_in_and_sends_the_browser_to_remove_its_cookie(
+    monkeypatch: pytest.MonkeyPatch, db: Engine, bob: Account
+) -> None:
+    token = cookie_for(db, bob)
+    other_device = cookie_for(db, bob)
+    redirects = in_a_browser(monkeypatch, chat_auth=token, chat_auth_browser=BROWSER)
+    at = open_app()
+    assert at.session_state["account"].username == "bob"
 
     at = button(at.sidebar, "Sign out").click().run()
 
-    [deleter] = cookie_scripts(at)
-    assert "chat_auth=deleted; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT" in deleter
-    # Only while the browser still holds this session's cookie: another tab may have signed in
-    # since, and its cookie stays.
-    assert f'includes("chat_auth={token}")' in deleter
+    assert redirects == [SIGNED_OUT_PATH + "?notice=signed-out"]
+    assert accounts.find_sign_in(db, token=token) is None
+    # This device only: the other one stays signed in.
+    assert accounts.find_sign_in(db, token=other_device) is not None
 
 
 def test_a_sign_out_everywhere_from_another_session_ends_this_one_on_its_next_click(
@@ -216,20 +266,17 @@ def first_run_in_a_new_process(
     monkeypatch.setattr(app_test_module, "PagesManager", PagesManager)
     if cookie is not None:
         # What the browser sent with the request that opened this session.
-        client = SimpleNamespace(cookies={"chat_auth": cookie})
-        monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: client)
+        in_a_browser(monkeypatch, chat_auth=cookie, chat_auth_browser=BROWSER)
     at = AppTest.from_file(str(APP), default_timeout=RUN_SECONDS)
     return at.switch_page(page).run()
 
 
 def test_a_user_whose_first_request_in_a_new_process_is_the_admin_page_is_gated_by_app_py(
-    monkeypatch: pytest.MonkeyPatch, ada: Account, bob: Account
+    monkeypatch: pytest.MonkeyPatch, db: Engine, ada: Account, bob: Account
 ) -> None:
     """Signed in by cookie, in the run of the page alone: app.py runs in its place, so a
     non-admin gets app.py's pages (the admin page is not one of them), an admin the admin page."""
-    at = first_run_in_a_new_process(
-        monkeypatch, ADMIN_PAGE, cookie=mint_cookie("bob", settings.auth_cookie_key())
-    )
+    at = first_run_in_a_new_process(monkeypatch, ADMIN_PAGE, cookie=cookie_for(db, bob))
 
     assert not at.exception
     assert at.session_state["account"].username == "bob"
@@ -239,9 +286,7 @@ def test_a_user_whose_first_request_in_a_new_process_is_the_admin_page_is_gated_
     assert len(at.chat_input) == 1  # app.py's default page, the chat
     assert "Signed in as **bob**" in [caption.value for caption in at.sidebar.caption]
 
-    at = first_run_in_a_new_process(
-        monkeypatch, ADMIN_PAGE, cookie=mint_cookie("ada", settings.auth_cookie_key())
-    )
+    at = first_run_in_a_new_process(monkeypatch, ADMIN_PAGE, cookie=cookie_for(db, ada))
     assert not at.exception
     assert [title.value for title in at.title] == ["Admin"]
     assert "Signed in as **ada** · admin" in [caption.value for caption in at.sidebar.caption]

@@ -1,14 +1,16 @@
-"""Forged sign-in cookies against the running app. streamlit-authenticator 0.4.2's cookie is a
-JWT {"username", "exp_date": POSIX seconds} signed HS256 with the cookie key, so whoever knows
-the key can mint one for any user: one signed with a published default key, one for a disabled
-user and one that claims to last for years all meet the sign-in screen, and an app configured
-with a default or unsafe key refuses to run at all."""
+"""Forged, stolen and stale sign-in cookies against the running app. The cookie is an opaque
+random token whose hash is a row in the database: a token that is not such a row signs nobody
+in, whatever it looks like. The old format (streamlit-authenticator's JWT {"username",
+"exp_date"}, signed with the cookie key) is refused even when signed with the app's own key;
+so are guessed tokens, a disabled user's, an expired one and an ended one, which stays ended
+when AUTH_COOKIE_DAYS changes. An app configured with a default or unsafe key refuses to run."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
@@ -19,10 +21,9 @@ from sqlalchemy import Engine
 import accounts
 from database.engine import dispose_engine
 from memory import open_store
-from settings import KNOWN_DEFAULT_COOKIE_KEYS, MIN_COOKIE_KEY_CHARS
+from settings import MIN_COOKIE_KEY_CHARS
 from tests.browser.conftest import PASSWORD, RunningApp, open_app, sign_up
 from tests.scale.conftest import (
-    SECONDS_PER_DAY,
     StubServer,
     chat_app_env,
     cheap_hashes,
@@ -115,77 +116,65 @@ def expect_refused(page: Page, *, again: bool = True) -> None:
         expect_signed_out(page)
 
 
-def test_a_cookie_minted_with_the_apps_own_key_signs_its_user_in(
-    app: RunningApp, browser: Browser, contexts: list[BrowserContext], cookie_key: str
+def issue(engine: Engine, username: str, *, lifetime: timedelta = timedelta(days=1)) -> str:
+    """A genuine sign-in cookie for `username`, as the handover route hands it out."""
+    account = accounts.find_account(engine, username=username)
+    assert account is not None
+    browser = secrets.token_urlsafe(24)
+    _, ticket = accounts.start_sign_in(
+        engine, user_id=account.id, device="test", browser=browser, lifetime=lifetime
+    )
+    assert ticket is not None
+    handover = accounts.complete_handover(engine, ticket=ticket, browser=browser)
+    assert handover is not None
+    return handover.token
+
+
+def test_a_cookie_the_app_handed_out_signs_its_user_in(
+    app: RunningApp, browser: Browser, contexts: list[BrowserContext], engine: Engine
 ) -> None:
-    """The control for the tests below: a cookie made this way is what the app accepts."""
-    page = visit_with_cookie(browser, contexts, app.url, mint_cookie("ursula", cookie_key))
+    """The control for the tests below: a token whose hash is a sign-in row is accepted."""
+    page = visit_with_cookie(browser, contexts, app.url, issue(engine, "ursula"))
     expect_signed_in_as(page, "ursula")
 
 
-@pytest.mark.parametrize("default_key", sorted(KNOWN_DEFAULT_COOKIE_KEYS))
-def test_a_cookie_signed_with_a_published_default_key_is_refused(
-    app: RunningApp, browser: Browser, contexts: list[BrowserContext], default_key: str
+def test_an_old_format_cookie_is_refused_even_signed_with_the_apps_own_key(
+    app: RunningApp, browser: Browser, contexts: list[BrowserContext], cookie_key: str
 ) -> None:
-    page = visit_with_cookie(browser, contexts, app.url, mint_cookie("ursula", default_key))
-    expect_refused(page, again=False)  # the same path as any other bad signature, below
+    page = visit_with_cookie(browser, contexts, app.url, mint_cookie("ursula", cookie_key))
+    expect_refused(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 @pytest.mark.parametrize(
-    "make_token",
+    "token",
     [
+        pytest.param(secrets.token_urlsafe(32), id="random-token-of-the-right-shape"),
+        pytest.param("A" * 43, id="all-one-letter"),
+        pytest.param("not a token at all", id="garbage"),
+        pytest.param("x" * 4000, id="huge"),
         pytest.param(
-            lambda key: jwt.encode(
-                {"username": "ursula", "exp_date": time.time() + SECONDS_PER_DAY},
-                None,
-                algorithm="none",
-            ),
-            id="unsigned-alg-none",
+            jwt.encode({"username": "ursula", "exp_date": time.time() + 60}, None, "none"),
+            id="unsigned-jwt",
         ),
-        pytest.param(
-            lambda key: mint_cookie("ursula", key, algorithm="HS512"), id="hs512-with-the-key"
-        ),
-        pytest.param(
-            lambda key: jwt.encode(
-                {"username": "ursula", "exp_date": "2999-01-01"}, key, algorithm="HS256"
-            ),
-            id="exp-date-not-a-number",
-        ),
-        pytest.param(
-            lambda key: jwt.encode({"exp_date": time.time() + 60}, key, algorithm="HS256"),
-            id="no-username",
-        ),
-        pytest.param(lambda key: "not-a-jwt-at-all", id="garbage"),
     ],
 )
-def test_a_malformed_or_wrongly_signed_cookie_is_refused(
-    app: RunningApp, browser: Browser, contexts: list[BrowserContext], cookie_key: str, make_token
+def test_a_guessed_or_malformed_cookie_is_refused(
+    app: RunningApp, browser: Browser, contexts: list[BrowserContext], token: str
 ) -> None:
-    page = visit_with_cookie(browser, contexts, app.url, make_token(cookie_key))
-    expect_refused(page)
-
-
-def test_a_cookie_claiming_a_far_future_expiry_is_refused(
-    app: RunningApp, browser: Browser, contexts: list[BrowserContext], cookie_key: str
-) -> None:
-    # Genuinely signed, but no cookie this app issues lasts ten years.
-    token = mint_cookie("ursula", cookie_key, exp_date=time.time() + 3650 * SECONDS_PER_DAY)
     expect_refused(visit_with_cookie(browser, contexts, app.url, token))
 
 
-def test_an_expired_cookie_is_refused(
-    app: RunningApp, browser: Browser, contexts: list[BrowserContext], cookie_key: str
+def test_an_expired_sign_in_is_refused(
+    app: RunningApp, browser: Browser, contexts: list[BrowserContext], engine: Engine
 ) -> None:
-    token = mint_cookie("ursula", cookie_key, exp_date=time.time() - 60)
+    token = issue(engine, "ursula", lifetime=timedelta(seconds=1))
+    time.sleep(1.5)
     expect_refused(visit_with_cookie(browser, contexts, app.url, token))
 
 
 def test_the_cookie_of_a_disabled_user_is_refused(
-    app: RunningApp,
-    browser: Browser,
-    contexts: list[BrowserContext],
-    engine: Engine,
-    cookie_key: str,
+    app: RunningApp, browser: Browser, contexts: list[BrowserContext], engine: Engine
 ) -> None:
     owner = visit_with_cookie(browser, contexts, app.url, None)
     sign_up(owner, app.url, "victor")
@@ -195,16 +184,39 @@ def test_the_cookie_of_a_disabled_user_is_refused(
 
     accounts.set_disabled(engine, user_id=account.id, disabled=True)
     expect_refused(visit_with_cookie(browser, contexts, app.url, issued))
-    # Minted after the disabling, so not merely revoked by it: refused for being disabled.
-    fresh = mint_cookie("victor", cookie_key)
-    expect_refused(visit_with_cookie(browser, contexts, app.url, fresh))
 
     accounts.set_disabled(engine, user_id=account.id, disabled=False)
-    # Re-enabled, a cookie issued since works; the one issued before the disabling stays void.
+    # Re-enabled, a new sign-in works; the one from before the disabling stays ended.
     expect_signed_in_as(
-        visit_with_cookie(browser, contexts, app.url, mint_cookie("victor", cookie_key)), "victor"
+        visit_with_cookie(browser, contexts, app.url, issue(engine, "victor")), "victor"
     )
     expect_refused(visit_with_cookie(browser, contexts, app.url, issued))
+
+
+def test_a_signed_out_cookie_stays_refused_when_the_sign_in_lifetime_is_lowered(
+    stub: StubServer,
+    browser: Browser,
+    contexts: list[BrowserContext],
+    engine: Engine,
+    data_dir: Path,
+    cookie_key: str,
+) -> None:
+    """Earlier, a cookie's issue time was worked out from its expiry minus AUTH_COOKIE_DAYS: a
+    cookie signed out 31 s after it was issued opened the app again once the setting went from
+    7 to 6.999. A sign-in now is a row, and signing out deletes it."""
+    token = issue(engine, "ursula")
+    found = accounts.find_sign_in(engine, token=token)
+    assert found is not None
+    account, sign_in = found
+    assert accounts.end_sign_in(engine, user_id=account.id, sign_in_id=sign_in.id)
+    for days in ("6.999", "30"):
+        env = chat_app_env(data_dir, model_url=stub.url, cookie_key=cookie_key)
+        env["AUTH_COOKIE_DAYS"] = days
+        running = start_app_process(env, data_dir / f"app-{days}.log")
+        try:
+            expect_refused(visit_with_cookie(browser, contexts, running.url, token), again=False)
+        finally:
+            running.stop()
 
 
 @pytest.mark.parametrize(
