@@ -17,9 +17,13 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | LOCAL_MODEL_CTX         | 2048                              | n_ctx of the local server                |
 | MODEL_CONTEXT_TOKENS    | LOCAL_MODEL_CTX, or 16000         | prompt budget used to trim history       |
 | MODEL_TIMEOUT_SECONDS   | 60                                | per request to the model                 |
-| AUTH_COOKIE_KEY         | (generated once into DATA_DIR)    | HS256 key signing the sign-in cookie     |
-| AUTH_COOKIE_NAME        | chat_auth                         | cookie name: letters, digits, . _ ~ -    |
-| AUTH_COOKIE_DAYS        | 7                                 | cookie lifetime in days                  |
+| AUTH_COOKIE_KEY         | (generated once into DATA_DIR)    | key of streamlit-authenticator's widget  |
+| AUTH_COOKIE_NAME        | chat_auth                         | sign-in cookie name (+ "_browser")       |
+| AUTH_COOKIE_DAYS        | 7                                 | how long a new sign-in lasts, in days    |
+| FORWARDED_ALLOW_IPS     | (none; uvicorn's, environment only) | proxies whose X-Forwarded-For/-Proto count |
+| FRAME_ANCESTORS         | (none: 'none')                    | CSP sources allowed to frame the app     |
+| ALLOWED_ORIGINS         | (none)                            | other origins allowed to open the WebSocket |
+| CONTENT_SECURITY_POLICY | on                                | "off" drops the CSP header (tests only)  |
 | PASSWORD_HASH_ROUNDS    | 12                                | bcrypt cost of stored password hashes    |
 | SECRETS_FILE            | .streamlit/secrets.toml           | where the secrets file is read from      |
 """

@@ -20,7 +20,7 @@ import re
 import secrets
 from http.cookies import SimpleCookie
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import settings
@@ -85,8 +85,8 @@ def _has_cookie(scope: Scope, name: str) -> bool:
 class BrowserCookieMiddleware:
     """Give every browser its browser cookie with the first HTML page it loads.
 
-    Only HTML responses carry it (the page itself): the assets the page loads next already
-    find it, so no two responses race to set different values."""
+    Only the page carries it (an HTML response, or the 304 that revalidates one): the assets
+    the page loads next already find it, so no two responses race to set different values."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -97,10 +97,16 @@ class BrowserCookieMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # A page the browser revalidates comes back as a bare 304 with no content type.
+        wants_page = "text/html" in Headers(scope=scope).get("accept", "")
+
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if headers.get("content-type", "").startswith("text/html"):
+                is_page = headers.get("content-type", "").startswith("text/html") or (
+                    message["status"] == 304 and wants_page
+                )
+                if is_page:
                     headers.append(
                         "set-cookie",
                         cookie_header(

@@ -9,8 +9,8 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -93,19 +93,21 @@ def app_without_csp(
 
 
 @pytest.fixture(scope="module")
-def app_on_all_loopback(
+def app_behind_a_proxy(
     tmp_path_factory: pytest.TempPathFactory, model_stub: str, cookie_key: str
 ) -> Iterator[RunningApp]:
-    """The app listening on every address, so 127.0.0.1 and 127.0.0.2 are two clients."""
-    data_dir = tmp_path_factory.mktemp("two-clients")
+    """The app trusting X-Forwarded-For from 127.0.0.1, as behind a reverse proxy there: the
+    test's browsers stand in for the proxy, each saying which client it forwards."""
+    data_dir = tmp_path_factory.mktemp("behind-a-proxy")
     env = app_env(
         data_dir,
         OPENAI_API_KEY="test-key",
         OPENAI_BASE_URL=model_stub,
         CHAT_MODEL="stub-echo",
         AUTH_COOKIE_KEY=cookie_key,
+        FORWARDED_ALLOW_IPS="127.0.0.1",
     )
-    running = start_app(env, data_dir / "app.log", address="0.0.0.0")
+    running = start_app(env, data_dir / "app.log")
     yield running
     running.stop()
 
@@ -228,12 +230,9 @@ def test_the_account_page_lists_each_device_and_signs_one_out(
         expect(laptop.get_by_text("this device", exact=False)).to_have_count(1)
         screenshot(laptop, "boundary-02-devices")
         # The row without "this device" is the phone's: sign it out from the laptop.
-        buttons = laptop.get_by_role("button", name="Sign out", exact=True)
-        labels = laptop.get_by_text("Headless", exact=False)
-        assert labels.count() == 2
-        this_index = 0 if "this device" in labels.nth(0).inner_text() else 1
-        # The sidebar's own Sign out button is the last one; the rows' come first.
-        buttons.nth(1 - this_index).click()
+        rows = laptop.get_by_test_id("stHorizontalBlock").filter(has_text="last seen")
+        expect(rows).to_have_count(2)
+        rows.filter(has_not_text="this device").get_by_role("button", name="Sign out").click()
         settle(laptop)
         expect(laptop.get_by_text("on Linux", exact=False)).to_have_count(1)
         phone.reload()
@@ -247,13 +246,14 @@ def test_the_account_page_lists_each_device_and_signs_one_out(
         phone_context.close()
 
 
-def _get(url: str, cookie: str | None = None) -> tuple[int, dict[str, str], str]:
+def _get(url: str, cookie: str | None = None) -> tuple[int, Message, str]:
+    """GET `url` as a client holding only `cookie`: status, headers, body."""
     request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read().decode()
+            return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        return error.code, error.headers, error.read().decode()
 
 
 def test_a_download_is_served_to_its_owner_alone(app: RunningApp, browser: Browser) -> None:
@@ -294,18 +294,18 @@ def test_a_download_is_served_to_its_owner_alone(app: RunningApp, browser: Brows
 
 
 def test_a_guesser_from_one_address_cannot_lock_the_owner_out(
-    app_on_all_loopback: RunningApp, browser: Browser, tmp_path: Path
+    app_behind_a_proxy: RunningApp, browser: Browser
 ) -> None:
-    port = app_on_all_loopback.url.rsplit(":", 1)[1]
-    owner_url, attacker_url = f"http://127.0.0.1:{port}", f"http://127.0.0.2:{port}"
-    owner_context, attacker_context = browser.new_context(), browser.new_context()
+    url = app_behind_a_proxy.url
+    owner_context = browser.new_context(extra_http_headers={"X-Forwarded-For": "198.51.100.7"})
+    attacker_context = browser.new_context(extra_http_headers={"X-Forwarded-For": "203.0.113.9"})
     try:
         owner = owner_context.new_page()
-        sign_up(owner, owner_url, "alice")
+        sign_up(owner, url, "alice")
         owner_context.clear_cookies()
 
         attacker = attacker_context.new_page()
-        open_app(attacker, attacker_url)
+        open_app(attacker, url)
         wait_until_quiet(attacker, 1.0)
         for _ in range(5):
             try_sign_in(attacker, "alice", "wrong guess")
@@ -316,7 +316,7 @@ def test_a_guesser_from_one_address_cannot_lock_the_owner_out(
         assert attacker.get_by_test_id("stChatInputTextArea").count() == 0
 
         # The owner, from another address, signs in.
-        sign_in(owner, owner_url, "alice")
+        sign_in(owner, url, "alice")
         expect(owner.get_by_test_id("stChatInputTextArea")).to_be_visible()
         # And the attacker's guesses stay capped.
         try_sign_in(attacker, "alice", PASSWORD)
