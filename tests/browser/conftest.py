@@ -152,22 +152,34 @@ def cookie_key() -> str:
     return secrets.token_urlsafe(48)
 
 
-@pytest.fixture(scope="module")
-def app(
-    tmp_path_factory: pytest.TempPathFactory, model_stub: str, cookie_key: str
+@contextmanager
+def stub_app(
+    data_dir: Path, model_stub: str, cookie_key: str, **settings: str
 ) -> Iterator[RunningApp]:
-    """The app on a fresh SQLite database, answered by the stub."""
-    data_dir = tmp_path_factory.mktemp("app-data")
+    """The app on a fresh SQLite database in `data_dir`, answered by the stub, with `settings`
+    added to its environment; stopped afterwards."""
     env = app_env(
         data_dir,
         OPENAI_API_KEY="test-key",
         OPENAI_BASE_URL=model_stub,
         CHAT_MODEL="stub-echo",
         AUTH_COOKIE_KEY=cookie_key,
+        **settings,
     )
     running = start_app(env, data_dir / "app.log")
-    yield running
-    running.stop()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def app(
+    tmp_path_factory: pytest.TempPathFactory, model_stub: str, cookie_key: str
+) -> Iterator[RunningApp]:
+    """The app on a fresh SQLite database, answered by the stub."""
+    with stub_app(tmp_path_factory.mktemp("app-data"), model_stub, cookie_key) as running:
+        yield running
 
 
 QUICK = 0.02  # seconds between streamed words, as `model_stub` starts the stub

@@ -18,7 +18,6 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import (
     PASSWORD,
     RunningApp,
-    app_env,
     messages,
     open_app,
     screenshot,
@@ -26,7 +25,7 @@ from tests.browser.conftest import (
     settle,
     sign_in,
     sign_up,
-    start_app,
+    stub_app,
     try_sign_in,
     wait_until_quiet,
 )
@@ -79,17 +78,8 @@ def app_without_csp(
 ) -> Iterator[RunningApp]:
     """The app with its CSP switched off, to test the text renderer as the only layer."""
     data_dir = tmp_path_factory.mktemp("no-csp")
-    env = app_env(
-        data_dir,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=model_stub,
-        CHAT_MODEL="stub-echo",
-        AUTH_COOKIE_KEY=cookie_key,
-        CONTENT_SECURITY_POLICY="off",
-    )
-    running = start_app(env, data_dir / "app.log")
-    yield running
-    running.stop()
+    with stub_app(data_dir, model_stub, cookie_key, CONTENT_SECURITY_POLICY="off") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -99,17 +89,8 @@ def app_behind_a_proxy(
     """The app trusting X-Forwarded-For from 127.0.0.1, as behind a reverse proxy there: the
     test's browsers stand in for the proxy, each saying which client it forwards."""
     data_dir = tmp_path_factory.mktemp("behind-a-proxy")
-    env = app_env(
-        data_dir,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=model_stub,
-        CHAT_MODEL="stub-echo",
-        AUTH_COOKIE_KEY=cookie_key,
-        FORWARDED_ALLOW_IPS="127.0.0.1",
-    )
-    running = start_app(env, data_dir / "app.log")
-    yield running
-    running.stop()
+    with stub_app(data_dir, model_stub, cookie_key, FORWARDED_ALLOW_IPS="127.0.0.1") as running:
+        yield running
 
 
 def watched(page: Page) -> Page:

@@ -4,7 +4,6 @@ sign-out elsewhere ends this session on its next click."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +27,7 @@ from tests.pages.app_driver import (
     PASSWORD,
     RUN_SECONDS,
     button,
+    cookie_for,
     errors,
     go_to,
     open_app,
@@ -130,17 +130,6 @@ def in_a_browser(monkeypatch: pytest.MonkeyPatch, **cookies: str) -> list[str]:
     redirects: list[str] = []
     monkeypatch.setattr(ui.auth, "_redirect_browser", redirects.append)
     return redirects
-
-
-def cookie_for(db: Engine, account: Account) -> str:
-    """A sign-in cookie as the app's handover route gives one to a browser."""
-    _, ticket = accounts.start_sign_in(
-        db, user_id=account.id, device="test", browser=BROWSER, lifetime=timedelta(days=1)
-    )
-    assert ticket is not None
-    handover = accounts.complete_handover(db, ticket=ticket, browser=BROWSER)
-    assert handover is not None
-    return handover.token
 
 
 def test_a_sign_in_reaches_the_browser_through_the_apps_route_never_a_script(

@@ -15,19 +15,24 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+import accounts
+from memory import open_store
 from tests.browser.conftest import (
     PASSWORD,
     RunningApp,
     has_cookie,
     settle,
+    try_sign_in,
     visible_form,
     wait_until_quiet,
 )
+from tests.scale.conftest import cheap_hashes
 
 pytestmark = pytest.mark.browser
 
@@ -145,4 +150,32 @@ def test_sign_up_chat_and_reload_run_without_a_violation(watched: Watched, app: 
     settle(page)
     expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=30_000)
     assert watched.violations() == []
+    assert watched.csp_console_errors() == []
+
+
+def test_every_page_of_an_administrator_runs_without_a_violation(
+    watched: Watched, app: RunningApp
+) -> None:
+    """My data, Account and each tab of Admin (tables, charts, forms) under the policy."""
+    url = f"sqlite:///{Path(app.env['DATA_DIR']) / 'chat.db'}"
+    engine = open_store(url).engine
+    if accounts.find_account(engine, username="csp-admin") is None:
+        with cheap_hashes():
+            accounts.create_account(
+                engine, username="csp-admin", password=PASSWORD, role="admin", via_signup=False
+            )
+    page = watched.page
+    open_sign_in_page(watched, app)
+    try_sign_in(page, "csp-admin", PASSWORD)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)
+    for path, heading in (("/my_data", "My data"), ("/account", "Account"), ("/admin", "Admin")):
+        page.goto(app.url + path)
+        settle(page)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        assert watched.violations() == [], path
+    for tab in ("Users", "Stored histories", "Audit log", "Usage", "Retention"):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        page.wait_for_timeout(300)  # the grid and the charts draw after the run
+        assert watched.violations() == [], tab
     assert watched.csp_console_errors() == []

@@ -1,0 +1,217 @@
+"""The app's own routes, on each engine: the handover sets the HttpOnly sign-in cookie once, for
+the browser that signed in only; sign-out removes a dead cookie and leaves a live one; files
+go to their signed-in owner alone, never cached; the browser cookie comes with pages only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+import accounts
+import audit
+from accounts import Account
+from memory import ChatStore
+from web.routes import ROUTES
+from web.sign_in_cookies import BrowserCookieMiddleware
+
+BROWSER = "b" * 32
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app_database(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """The routes' database is the test's (they read DATABASE_URL like the app)."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    monkeypatch.delenv("AUTH_COOKIE_NAME", raising=False)
+    yield engine
+
+
+@pytest.fixture
+def client(app_database: Engine) -> TestClient:
+    return TestClient(Starlette(routes=ROUTES), follow_redirects=False)
+
+
+@pytest.fixture
+def ada(app_database: Engine) -> Account:
+    return accounts.create_account(app_database, username="ada", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(app_database: Engine, ada: Account) -> Account:
+    return accounts.create_account(app_database, username="bob", password=PASSWORD)
+
+
+def ticket_for(engine: Engine, account: Account, next_path: str = "/") -> str:
+    _, ticket = accounts.start_sign_in(
+        engine,
+        user_id=account.id,
+        device="test",
+        browser=BROWSER,
+        lifetime=timedelta(days=7),
+        next_path=next_path,
+    )
+    assert ticket is not None
+    return ticket
+
+
+def sign_in_cookie(client: TestClient, engine: Engine, account: Account) -> str:
+    client.cookies.set("chat_auth_browser", BROWSER)
+    response = client.get("/auth/handover", params={"ticket": ticket_for(engine, account)})
+    token = response.cookies.get("chat_auth")
+    assert token
+    client.cookies.clear()
+    return token
+
+
+def test_the_handover_sets_an_http_only_strict_cookie_once_and_goes_back(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    ticket = ticket_for(app_database, ada, next_path="/admin?x=1")
+    client.cookies.set("chat_auth_browser", BROWSER)
+
+    response = client.get("/auth/handover", params={"ticket": ticket})
+
+    assert response.status_code == 303 and response.headers["location"] == "/admin?x=1"
+    set_cookie = response.headers["set-cookie"]
+    assert set_cookie.startswith("chat_auth=")
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Path=/" in set_cookie
+    assert "Secure" not in set_cookie  # plain http here
+    assert response.headers["cache-control"] == "no-store"
+    token = response.cookies["chat_auth"]
+    found = accounts.find_sign_in(app_database, token=token)
+    assert found is not None and found[0].id == ada.id
+    # The same ticket again: refused, no cookie.
+    again = client.get("/auth/handover", params={"ticket": ticket})
+    assert again.headers["location"] == "/?notice=handover-failed"
+    assert "set-cookie" not in again.headers
+
+
+def test_the_handover_refuses_another_browser(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    """Login CSRF: a ticket of the attacker's own, opened in the victim's browser, fails."""
+    ticket = ticket_for(app_database, ada)
+    client.cookies.set("chat_auth_browser", "v" * 32)
+
+    response = client.get("/auth/handover", params={"ticket": ticket})
+
+    assert response.headers["location"] == "/?notice=handover-failed"
+    assert "set-cookie" not in response.headers
+
+
+def test_over_https_the_cookie_is_secure(app_database: Engine, ada: Account) -> None:
+    client = TestClient(
+        Starlette(routes=ROUTES), base_url="https://chat.example", follow_redirects=False
+    )
+    client.cookies.set("chat_auth_browser", BROWSER)
+
+    response = client.get("/auth/handover", params={"ticket": ticket_for(app_database, ada)})
+
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_signed_out_removes_a_dead_cookie_and_leaves_a_live_one(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    token = sign_in_cookie(client, app_database, ada)
+    client.cookies.set("chat_auth", token)
+
+    # Still a sign-in (a link from another site, or a newer sign-in in this browser): kept.
+    kept = client.get("/auth/signed-out", params={"notice": "signed-out"})
+    assert kept.headers["location"] == "/?notice=signed-out"
+    assert "set-cookie" not in kept.headers
+
+    found = accounts.find_sign_in(app_database, token=token)
+    assert found is not None
+    accounts.end_sign_in(app_database, user_id=ada.id, sign_in_id=found[1].id)
+    removed = client.get("/auth/signed-out", params={"notice": "<script>"})
+    assert removed.headers["location"] == "/"  # only the app's own notices are passed on
+    assert removed.headers["set-cookie"].startswith('chat_auth=""')
+    assert "Max-Age=0" in removed.headers["set-cookie"]
+
+
+def test_files_go_to_their_signed_in_owner_alone(
+    client: TestClient, app_database: Engine, ada: Account, bob: Account
+) -> None:
+    store = ChatStore(app_database)
+    session_id = store.create_session(bob.id).session_id
+    store.finish_turn(store.begin_turn(bob.id, session_id, "bob's secret"), "noted")
+    bobs = sign_in_cookie(client, app_database, bob)
+    adas = sign_in_cookie(client, app_database, ada)
+
+    for path in ("/files/my-chats.json", "/files/my-chats.md", "/files/audit-log.csv"):
+        for cookie in (None, "not-a-sign-in", BROWSER):
+            client.cookies.clear()
+            if cookie:
+                client.cookies.set("chat_auth", cookie)
+            refused = client.get(path)
+            assert refused.status_code == 403 and "secret" not in refused.text
+            assert refused.headers["cache-control"] == "no-store"
+
+    client.cookies.set("chat_auth", bobs)
+    for path in ("/files/my-chats.json", "/files/my-chats.md"):
+        response = client.get(path)
+        assert response.status_code == 200 and "bob's secret" in response.text
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-disposition"].startswith("attachment")
+    assert client.get("/files/audit-log.csv").status_code == 403  # bob is no administrator
+
+    client.cookies.set("chat_auth", adas)
+    assert "bob's secret" not in client.get("/files/my-chats.json").text
+    audit.record(app_database, actor_id=ada.id, action=audit.SIGNUP_TOGGLED, detail="off")
+    csv = client.get("/files/audit-log.csv", params={"action": audit.SIGNUP_TOGGLED})
+    assert csv.status_code == 200 and "off" in csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
+
+
+def _page(request: Request) -> Response:
+    return HTMLResponse("<p>page</p>")
+
+
+def _asset(request: Request) -> Response:
+    return PlainTextResponse("body{}", media_type="text/css")
+
+
+def _revalidated(request: Request) -> Response:
+    return Response(status_code=304)
+
+
+@pytest.fixture
+def pages() -> TestClient:
+    app = Starlette(
+        routes=[Route("/", _page), Route("/app.css", _asset), Route("/cached", _revalidated)],
+        middleware=[Middleware(BrowserCookieMiddleware)],
+    )
+    return TestClient(app)
+
+
+def test_the_browser_cookie_comes_with_a_page_and_only_once(pages: TestClient) -> None:
+    first = pages.get("/")
+    set_cookie = first.headers["set-cookie"]
+    assert set_cookie.startswith("chat_auth_browser=")
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+    assert len(first.cookies["chat_auth_browser"]) >= 32  # 24 random bytes, base64url
+    # Sent back by the browser: not set again.
+    assert "set-cookie" not in pages.get("/").headers
+
+
+def test_assets_never_set_the_browser_cookie_but_a_revalidated_page_does(
+    pages: TestClient,
+) -> None:
+    assert "set-cookie" not in pages.get("/app.css").headers
+    assert "set-cookie" not in pages.get("/cached").headers  # not a page request
+    revalidated = pages.get("/cached", headers={"Accept": "text/html,*/*"})
+    assert revalidated.status_code == 304
+    assert revalidated.headers["set-cookie"].startswith("chat_auth_browser=")
