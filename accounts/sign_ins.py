@@ -271,11 +271,20 @@ def get_sign_in(
     return _find(engine, _sign_ins.c.id == sign_in_id, now or utcnow())
 
 
-def touch_sign_in(engine: Engine, *, sign_in_id: str, now: datetime | None = None) -> None:
-    """Note that the sign-in was used now; writes at most once a minute per sign-in."""
+def touch_sign_in(
+    engine: Engine,
+    *,
+    sign_in_id: str,
+    now: datetime | None = None,
+    last_seen_at: datetime | None = None,
+) -> None:
+    """Note that the sign-in was used now; writes at most once a minute per sign-in.
+    `last_seen_at`, if the caller has just read it, saves the read in the common case."""
     if not _could_be_sign_in_id(sign_in_id):
         return
     now = now or utcnow()
+    if last_seen_at is not None and last_seen_at > now - LAST_SEEN_RESOLUTION:
+        return
     stale = _sign_ins.c.last_seen_at <= now - LAST_SEEN_RESOLUTION
     # Read first so that the common case takes no write lock; the UPDATE repeats the condition.
     with engine.connect() as conn:

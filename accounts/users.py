@@ -348,11 +348,20 @@ def _store_password(engine: Engine, *, user_id: str, new_password: str, now: dat
         forget_known_browsers(conn, user_id)
 
 
-def touch_last_active(engine: Engine, *, user_id: str, now: datetime | None = None) -> None:
-    """Note that the user is active now; writes at most once a minute per user."""
+def touch_last_active(
+    engine: Engine,
+    *,
+    user_id: str,
+    now: datetime | None = None,
+    last_active_at: datetime | None = None,
+) -> None:
+    """Note that the user is active now; writes at most once a minute per user.
+    `last_active_at`, if the caller has just read it, saves the read in the common case."""
     if not could_be_account_id(user_id):
         return
     now = now or utcnow()
+    if last_active_at is not None and last_active_at > now - LAST_ACTIVE_RESOLUTION:
+        return
     stale = or_(
         _users.c.last_active_at.is_(None),
         _users.c.last_active_at <= now - LAST_ACTIVE_RESOLUTION,

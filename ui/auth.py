@@ -137,8 +137,9 @@ def require_account(engine: Engine) -> Account | None:
             return None
     account, sign_in = found
     _mark_signed_in(account, sign_in.id)
-    accounts.touch_sign_in(engine, sign_in_id=sign_in.id)
-    accounts.touch_last_active(engine, user_id=account.id)
+    # Both were just read with the sign-in: no query at all while they are fresh.
+    accounts.touch_sign_in(engine, sign_in_id=sign_in.id, last_seen_at=sign_in.last_seen_at)
+    accounts.touch_last_active(engine, user_id=account.id, last_active_at=account.last_active_at)
     return account
 
 

@@ -126,6 +126,12 @@ def _plain(text: str) -> str:
 # Text ---------------------------------------------------------------------------------------
 
 
+def escape_text(text: str) -> str:
+    """`text` as markdown that shows exactly `text` and nothing else (for a label or a title:
+    no construct of its own at all, not even a bare URL made a link)."""
+    return _escape(text)
+
+
 def _escape(text: str) -> str:
     """`text` as markdown that shows exactly `text`: every ASCII punctuation mark escaped,
     control characters written as character references, joiners where a plugin would look."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+from ui.safe_markdown import escape_text
 
 
 def plain(text: str) -> str:
-    """`text` escaped so a label shows it literally (no markdown, links or HTML)."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    """`text` escaped so a label or heading shows it literally: no markdown, links, icons or
+    HTML (every ASCII punctuation mark escaped, and remark-gfm's bare-URL linking broken)."""
+    return escape_text(text)
 
 
 DATABASE_DOWN = "The database is not reachable right now. Wait a moment and try again."

@@ -334,6 +334,18 @@ def test_last_seen_is_written_at_most_once_a_minute(engine: Engine, ada) -> None
     assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0)[1].last_seen_at == T0 + MINUTE
 
 
+def test_a_last_seen_the_caller_just_read_spares_the_database_while_it_is_fresh(
+    engine: Engine, ada
+) -> None:
+    sign_in, _ = signed_in(engine, ada)
+    # Fresh as the caller read it: nothing is read or written, even though the row is old.
+    touch_sign_in(engine, sign_in_id=sign_in.id, now=T0 + 2 * MINUTE, last_seen_at=T0 + 90 * SECOND)
+    assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0)[1].last_seen_at == T0
+    # Stale: written as without it.
+    touch_sign_in(engine, sign_in_id=sign_in.id, now=T0 + 2 * MINUTE, last_seen_at=T0)
+    assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0)[1].last_seen_at == T0 + 2 * MINUTE
+
+
 # --- listing and ending --------------------------------------------------------------------------
 
 

@@ -345,6 +345,19 @@ def test_last_active_is_written_at_most_once_a_minute(engine: Engine) -> None:
     assert get_account(engine, user_id=ada.id).last_active_at == t0 + timedelta(seconds=60)
 
 
+def test_a_last_active_the_caller_just_read_spares_the_database_while_it_is_fresh(
+    engine: Engine,
+) -> None:
+    ada = make(engine, "ada")
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    touch_last_active(engine, user_id=ada.id, now=t0)
+    later = t0 + timedelta(minutes=2)
+    touch_last_active(engine, user_id=ada.id, now=later, last_active_at=later)
+    assert get_account(engine, user_id=ada.id).last_active_at == t0
+    touch_last_active(engine, user_id=ada.id, now=later, last_active_at=t0)
+    assert get_account(engine, user_id=ada.id).last_active_at == later
+
+
 def test_touching_an_unknown_account_is_harmless(engine: Engine) -> None:
     touch_last_active(engine, user_id="0" * 32)
     touch_last_active(engine, user_id="not an id\x00")
