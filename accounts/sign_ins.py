@@ -140,14 +140,20 @@ def start_sign_in(
     browser: str | None,
     lifetime: timedelta,
     next_path: str = "/",
+    password_checked_at: datetime | None = None,
     now: datetime | None = None,
 ) -> tuple[SignIn, str | None]:
     """Record a new sign-in of an enabled user, valid for `lifetime` from now; returns it and
     the handover ticket for the browser whose "browser" cookie is `browser`.
 
+    `password_checked_at` is when the password this sign-in rests on was checked: if the user
+    was signed out everywhere since (a password change landing during that check), the sign-in
+    is refused, so no sign-in made with an old password outlives the change.
+
     With no `browser` (e.g. a headless client without cookies) there is no ticket: the sign-in
     still counts for the Streamlit session that keeps its id (`get_sign_in`). Raises
-    AccountNotFound for no such user, AccountError for a disabled one or a lifetime <= 0."""
+    AccountNotFound for no such user, AccountError for a disabled one, one signed out since
+    `password_checked_at`, or a lifetime <= 0."""
     if lifetime <= timedelta(0):
         raise AccountError("a sign-in's lifetime must be positive")
     if not could_be_account_id(user_id):
@@ -170,11 +176,17 @@ def start_sign_in(
     }
     try:
         with write_transaction(engine) as conn:
-            disabled = conn.scalar(select(_users.c.disabled).where(_users.c.id == user_id))
-            if disabled is None:
+            user = conn.execute(
+                select(_users.c.disabled, _users.c.sessions_valid_after).where(
+                    _users.c.id == user_id
+                )
+            ).first()
+            if user is None:
                 raise AccountNotFound("no such account")
-            if disabled:
+            if user.disabled:
                 raise AccountError("this account is disabled")
+            if password_checked_at is not None and user.sessions_valid_after > password_checked_at:
+                raise AccountError("this account was signed out everywhere: sign in again")
             conn.execute(_sign_ins.insert().values(**values))
     except IntegrityError:
         # The account was deleted between the check and the insert (PostgreSQL).

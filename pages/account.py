@@ -59,4 +59,4 @@ if submitted:
             st.error(str(error))
         else:
             # Every sign-in of this user, this device's included, has ended with it.
-            end_session("password-changed")
+            end_session(account, "password-changed")

@@ -113,4 +113,4 @@ with st.form("erase"):
                     subject_user_id=account.id,
                     detail=f"sessions={erased.sessions} messages={erased.messages}",
                 )
-                end_session("account-deleted")
+                end_session(account, "account-deleted")

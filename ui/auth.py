@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import runpy
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode, urlsplit
@@ -151,19 +151,26 @@ def _current_path() -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
-def start_session(engine: Engine, account: Account) -> None:
+def start_session(engine: Engine, account: Account, *, password_checked_at: datetime) -> None:
     """Sign `account` in: a new sign-in row for this session, handed to the browser as its
     HttpOnly cookie when the browser has its browser cookie (a headless client has none, and
     stays signed in for this session only)."""
     user_agent = _text(st.context.headers.get("User-Agent")) or ""
-    sign_in, ticket = accounts.start_sign_in(
-        engine,
-        user_id=account.id,
-        device=accounts.device_summary(user_agent),
-        browser=browser_token(),
-        lifetime=timedelta(days=sign_in_days()),
-        next_path=_current_path(),
-    )
+    try:
+        sign_in, ticket = accounts.start_sign_in(
+            engine,
+            user_id=account.id,
+            device=accounts.device_summary(user_agent),
+            browser=browser_token(),
+            lifetime=timedelta(days=sign_in_days()),
+            next_path=_current_path(),
+            password_checked_at=password_checked_at,
+        )
+    except AccountError:
+        # Disabled, deleted or signed out everywhere between the password check and now.
+        _forget_sign_in()
+        st.error("You could not be signed in just now. Please try again.")
+        st.stop()
     _mark_signed_in(account, sign_in.id)
     if ticket is None:
         st.rerun()
@@ -186,6 +193,7 @@ def _authenticator(engine: Engine, outcome: dict[str, Any]) -> stauth.Authentica
 
     def check_credentials(username: str, password: str) -> bool:
         # The one password check of the form: counted before it is made (accounts/lockout.py).
+        outcome["checked_at"] = utcnow()
         result = accounts.authenticate(
             engine,
             username=username,
@@ -262,7 +270,7 @@ def _draw_sign_in(engine: Engine, authenticator: stauth.Authenticate, outcome: d
                 st.error(str(error))
             result = outcome.get("result")
             if result is not None and result.account is not None:
-                start_session(engine, result.account)
+                start_session(engine, result.account, password_checked_at=outcome["checked_at"])
             elif result is not None:
                 _explain_failed_sign_in(result)
                 # Handled: a later rerun (another form, a tab) must not show it again.
@@ -309,7 +317,7 @@ def _draw_sign_up(engine: Engine, first: bool) -> None:
     except AccountError as error:
         st.error(str(error))
         return
-    start_session(engine, account)
+    start_session(engine, account, password_checked_at=account.created_at)
 
 
 def current_account() -> Account:
@@ -352,16 +360,17 @@ def require_admin() -> Account:
     return account
 
 
-def end_session(notice: str = "signed-out") -> NoReturn:
-    """After this session's sign-in ended in the database: forget it here, and have the
-    browser's cookie removed (by the app's own route), landing on the sign-in page with the
-    notice named by `notice` (a key of web.routes.NOTICES)."""
+def end_session(account: Account, notice: str = "signed-out") -> NoReturn:
+    """After this session's sign-in of `account` ended in the database: forget it here, and
+    have the browser's cookie removed (by the app's own route), landing on the sign-in page
+    with the notice named by `notice` (a key of web.routes.NOTICES)."""
     _forget_sign_in()
     if browser_token() is None:
         # No cookie was ever handed to this client: nothing to remove in the browser.
         st.session_state[NOTICE_KEY] = NOTICES[notice]
         st.rerun()
-    _leave_page(f"{SIGNED_OUT_PATH}?{urlencode({'notice': notice})}", NOTICES[notice])
+    query = urlencode({"notice": notice, "user": account.id})
+    _leave_page(f"{SIGNED_OUT_PATH}?{query}", NOTICES[notice])
 
 
 def sign_out(engine: Engine, account: Account, *, everywhere: bool = False) -> NoReturn:
@@ -372,7 +381,7 @@ def sign_out(engine: Engine, account: Account, *, everywhere: bool = False) -> N
         accounts.end_sign_in(
             engine, user_id=account.id, sign_in_id=st.session_state.get(SIGN_IN_KEY, "")
         )
-    end_session("signed-out-everywhere" if everywhere else "signed-out")
+    end_session(account, "signed-out-everywhere" if everywhere else "signed-out")
 
 
 def account_menu(engine: Engine, account: Account) -> None:

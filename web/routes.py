@@ -89,15 +89,24 @@ def handover(request: Request) -> Response:
 
 
 def signed_out(request: Request) -> Response:
-    """Remove the sign-in cookie, once the page has ended that sign-in in the database.
+    """Remove the sign-in cookie, once the page has ended its sign-in in the database.
 
-    A cookie that still signs someone in is left alone: a link from another site cannot sign
-    a user out, and a tab signing out someone who has since signed in again in the same browser
-    does not remove the newer sign-in."""
+    The page names the user who signed out (`user`). A cookie that still signs in that same
+    user (the browser signed in again in another tab since) is ended too: one click of Sign
+    out leaves the browser signed out. A cookie of anyone else is left alone: a tab signing
+    out one person does not sign out another who signed in since in the same browser, and a
+    link from another site, which the SameSite=Strict cookie does not even reach, changes
+    nothing."""
     notice = request.query_params.get("notice", "")
     target = f"/?notice={notice}" if notice in NOTICES else "/"
     response = _back_to(target)
-    if _signed_in(request) is None:
+    engine = _store().engine
+    token = request.cookies.get(auth_cookie_name())
+    found = accounts.find_sign_in(engine, token=token) if token else None
+    if found is not None and found[0].id == request.query_params.get("user"):
+        accounts.end_sign_in(engine, user_id=found[0].id, sign_in_id=found[1].id)
+        found = None
+    if found is None:
         response.headers.append(
             "set-cookie",
             cookie_header(auth_cookie_name(), "", max_age=0, secure=is_https(request.scope)),

@@ -8,8 +8,10 @@ HttpOnly, so no script in the page can read or write them.
   bound to it, so only the browser that signed in can exchange that sign-in for the cookie
   (no login CSRF), and a browser that signed in before is recognised by the lockout's ceiling.
 
-Both are SameSite=Strict: the page and its WebSocket are same-site requests, so nothing is lost,
-and no other site can make the browser send them. Secure is added when the request came over
+The sign-in cookie is SameSite=Strict: the page and its WebSocket are same-site requests, so
+nothing is lost, and no other site can make the browser send it. The browser cookie is Lax, so
+that a visit by a link from elsewhere keeps it (it proves nothing by itself: a handover also
+needs a ticket made for it). Secure is added when the request came over
 HTTPS (behind a proxy: FORWARDED_ALLOW_IPS, read by uvicorn, says whose X-Forwarded-Proto
 counts).
 """
@@ -56,15 +58,17 @@ def sign_in_days() -> float:
     return settings.get_float("AUTH_COOKIE_DAYS", 7.0)
 
 
-def cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> str:
-    """A Set-Cookie value: HttpOnly, SameSite=Strict, for the whole app."""
+def cookie_header(
+    name: str, value: str, *, max_age: int, secure: bool, same_site: str = "Strict"
+) -> str:
+    """A Set-Cookie value: HttpOnly, SameSite=Strict unless told, for the whole app."""
     cookie: SimpleCookie = SimpleCookie()
     cookie[name] = value
     morsel = cookie[name]
     morsel["path"] = "/"
     morsel["max-age"] = str(max_age)
     morsel["httponly"] = True
-    morsel["samesite"] = "Strict"
+    morsel["samesite"] = same_site
     if secure:
         morsel["secure"] = True
     return morsel.OutputString()
@@ -114,6 +118,10 @@ class BrowserCookieMiddleware:
                             secrets.token_urlsafe(BROWSER_TOKEN_BYTES),
                             max_age=BROWSER_COOKIE_DAYS * SECONDS_PER_DAY,
                             secure=is_https(scope),
+                            # Lax: a visit by a link from another site (mail, a portal) must
+                            # still show this browser's value, or a new one would replace it
+                            # and the owner's browser would no longer be recognised.
+                            same_site="Lax",
                         ),
                     )
             await send(message)

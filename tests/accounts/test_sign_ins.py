@@ -334,6 +334,20 @@ def test_last_seen_is_written_at_most_once_a_minute(engine: Engine, ada) -> None
     assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0)[1].last_seen_at == T0 + MINUTE
 
 
+def test_a_sign_in_whose_password_check_a_sign_out_everywhere_overtook_is_refused(
+    engine: Engine, ada
+) -> None:
+    """A password change landing while the old password was being checked: the sign-in made
+    with it must not outlive the change."""
+    revoke_sign_ins(engine, user_id=ada.id, now=T0 + SECOND)
+    with pytest.raises(AccountError, match="signed out everywhere"):
+        start(engine, ada, now=T0 + 2 * SECOND, password_checked_at=T0)
+    assert rows(engine) == 0
+    # Checked after the change: fine.
+    start(engine, ada, now=T0 + 3 * SECOND, password_checked_at=T0 + 2 * SECOND)
+    assert rows(engine) == 1
+
+
 def test_a_last_seen_the_caller_just_read_spares_the_database_while_it_is_fresh(
     engine: Engine, ada
 ) -> None:

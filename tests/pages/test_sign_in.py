@@ -211,7 +211,7 @@ def test_signing_out_ends_this_sign_in_and_sends_the_browser_to_remove_its_cooki
 
     at = button(at.sidebar, "Sign out").click().run()
 
-    assert redirects == [SIGNED_OUT_PATH + "?notice=signed-out"]
+    assert redirects == [f"{SIGNED_OUT_PATH}?notice=signed-out&user={bob.id}"]
     assert accounts.find_sign_in(db, token=token) is None
     # This device only: the other one stays signed in.
     assert accounts.find_sign_in(db, token=other_device) is not None

@@ -133,6 +133,11 @@ def test_signed_out_removes_a_dead_cookie_and_leaves_a_live_one(
     assert kept.headers["location"] == "/?notice=signed-out"
     assert "set-cookie" not in kept.headers
 
+    # Another user's tab signing out: the cookie of this one is not theirs to end.
+    kept = client.get("/auth/signed-out", params={"notice": "signed-out", "user": "0" * 32})
+    assert "set-cookie" not in kept.headers
+    assert accounts.find_sign_in(app_database, token=token) is not None
+
     found = accounts.find_sign_in(app_database, token=token)
     assert found is not None
     accounts.end_sign_in(app_database, user_id=ada.id, sign_in_id=found[1].id)
@@ -140,6 +145,21 @@ def test_signed_out_removes_a_dead_cookie_and_leaves_a_live_one(
     assert removed.headers["location"] == "/"  # only the app's own notices are passed on
     assert removed.headers["set-cookie"].startswith('chat_auth=""')
     assert "Max-Age=0" in removed.headers["set-cookie"]
+
+
+def test_signing_out_also_ends_the_same_users_newer_sign_in_in_this_browser(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    """Tab A signed ada in, then tab B again (the cookie is B's): Sign out in tab A ended A's
+    sign-in; one click must still leave the browser signed out."""
+    newer = sign_in_cookie(client, app_database, ada)
+    client.cookies.set("chat_auth", newer)
+
+    response = client.get("/auth/signed-out", params={"notice": "signed-out", "user": ada.id})
+
+    assert response.headers["location"] == "/?notice=signed-out"
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert accounts.find_sign_in(app_database, token=newer) is None
 
 
 def test_files_go_to_their_signed_in_owner_alone(
@@ -201,7 +221,7 @@ def test_the_browser_cookie_comes_with_a_page_and_only_once(pages: TestClient) -
     first = pages.get("/")
     set_cookie = first.headers["set-cookie"]
     assert set_cookie.startswith("chat_auth_browser=")
-    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
     assert len(first.cookies["chat_auth_browser"]) >= 32  # 24 random bytes, base64url
     # Sent back by the browser: not set again.
     assert "set-cookie" not in pages.get("/").headers
