@@ -169,12 +169,17 @@ def errors(at: AppTest) -> list[str]:
 
 
 def sidebar_chats(at: AppTest) -> dict[str, str]:
-    """The chats listed in the sidebar: session id → the button's label."""
+    """The chats listed in the sidebar: session id → the text its button shows."""
     return {
-        widget.key.removeprefix("open-"): widget.label
+        widget.key.removeprefix("open-"): shown(widget.label)
         for widget in at.sidebar.button
         if widget.key and widget.key.startswith("open-")
     }
+
+
+def titles(at: AppTest) -> list[str]:
+    """The page's headings, as the text they show."""
+    return [shown(title.value) for title in at.title]
 
 
 def blocks_of_type(at: AppTest, kind: str) -> list[Block]:

@@ -15,6 +15,7 @@ from tests.pages.app_driver import (
     sidebar_chats,
     signed_in,
     text_input,
+    titles,
     transcript,
 )
 from tests.support.openai_stub import NORMAL, SERVER_ERROR, OpenAIStub
@@ -38,7 +39,7 @@ def test_a_new_chat_asks_for_the_specialty_and_stores_question_and_answer_for_th
     store: ChatStore, model: OpenAIStub, ada: Account, bob: Account
 ) -> None:
     at = signed_in("bob")
-    assert [title.value for title in at.title] == ["New chat"]
+    assert titles(at) == ["New chat"]
     specialty = text_input(at, "Assistant's specialty")
     assert specialty.value == DEFAULT_ABILITY
 
@@ -64,7 +65,7 @@ def test_a_new_chat_asks_for_the_specialty_and_stores_question_and_answer_for_th
     assert "Java" in prompt[0]["content"] and prompt[0]["role"] == "system"
     assert [m["content"] for m in prompt if m["role"] == "user"] == ["What is jvm?"]
     # The stored chat is now the page's: its title, its specialty, listed in the sidebar.
-    assert [title.value for title in at.title] == ["What is jvm?"]
+    assert titles(at) == ["What is jvm?"]
     assert any("Java" in caption.value for caption in at.caption)
     assert sidebar_chats(at) == {session_id: "What is jvm?"}
 
@@ -144,7 +145,7 @@ def test_new_chat_opens_an_empty_chat_and_keeps_the_previous_one(
 
     second = at.query_params["session"]
     assert second != first
-    assert [title.value for title in at.title] == ["New chat"]
+    assert titles(at) == ["New chat"]
     assert transcript(at) == []
     assert sidebar_chats(at) == {first: "What is jvm?"}
     # Sending in the new chat stores a second chat; the first is untouched.
@@ -185,7 +186,7 @@ def test_the_session_in_the_url_opens_that_chat(store: ChatStore, bob: Account) 
     at = at.run()
 
     assert transcript(at) == [("user", "What is jvm?"), ("assistant", "Echo: What is jvm?")]
-    assert [title.value for title in at.title] == ["What is jvm?"]
+    assert titles(at) == ["What is jvm?"]
 
 
 def test_renaming_a_chat_changes_its_title_on_the_page_and_in_the_sidebar(
@@ -201,7 +202,7 @@ def test_renaming_a_chat_changes_its_title_on_the_page_and_in_the_sidebar(
 
     assert not at.exception
     assert store.get_session(bob.id, jvm).title == "JVM basics"
-    assert [title.value for title in at.title] == ["JVM basics"]
+    assert titles(at) == ["JVM basics"]
     assert sidebar_chats(at) == {jvm: "JVM basics"}
 
 
@@ -240,7 +241,7 @@ def test_deleting_a_chat_asks_first_then_removes_it_and_only_it(
     assert store.get_session(bob.id, jvm) is None
     assert store.load_messages(bob.id, jvm) == []
     assert at.query_params["session"] not in (jvm, pasta)
-    assert [title.value for title in at.title] == ["New chat"]
+    assert titles(at) == ["New chat"]
     assert sidebar_chats(at) == {pasta: "How long do I boil pasta?"}
     assert len(stored(store, bob, pasta)) == 2
 
@@ -297,7 +298,7 @@ def test_another_users_session_id_in_the_url_shows_nothing_of_theirs(
     at = at.run()
 
     assert not at.exception
-    assert [title.value for title in at.title] == ["New chat"]
+    assert titles(at) == ["New chat"]
     assert transcript(at) == []
     shown = page_text(at)
     assert "4711" not in shown and "Cleo" not in shown and "vault" not in shown
