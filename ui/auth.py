@@ -49,6 +49,9 @@ ACCOUNT_KEY = "account"
 # The id of this session's sign-in row: checked against the database on every run.
 SIGN_IN_KEY = "sign_in_id"
 NOTICE_KEY = "sign_in_notice"
+# The handover URL of this session's new sign-in and when its ticket ends: sent again on each
+# run until the browser has used it (a rerun can clear a redirect before it reached the page).
+HANDOVER_KEY = "handover"
 # The cookie manager component the authenticator draws on the sign-in page does its work
 # unseen; without this it shows as an empty bar above the form. Only its height goes: with no
 # width Streamlit never mounts it.
@@ -97,7 +100,7 @@ def _leave_page(url: str, words: str) -> NoReturn:
 
 
 def _forget_sign_in() -> None:
-    for key in (ACCOUNT_KEY, SIGN_IN_KEY):
+    for key in (ACCOUNT_KEY, SIGN_IN_KEY, HANDOVER_KEY):
         st.session_state.pop(key, None)
     for key in ("name", "username", "authentication_status", "email", "roles"):
         st.session_state[key] = None
@@ -137,10 +140,23 @@ def require_account(engine: Engine) -> Account | None:
             return None
     account, sign_in = found
     _mark_signed_in(account, sign_in.id)
+    _resend_handover(sign_in)
     # Both were just read with the sign-in: no query at all while they are fresh.
     accounts.touch_sign_in(engine, sign_in_id=sign_in.id, last_seen_at=sign_in.last_seen_at)
     accounts.touch_last_active(engine, user_id=account.id, last_active_at=account.last_active_at)
     return account
+
+
+def _resend_handover(sign_in: accounts.SignIn) -> None:
+    """Send the browser to its handover again while it has not used it and the ticket lasts."""
+    pending = st.session_state.get(HANDOVER_KEY)
+    if pending is None:
+        return
+    url, ends_at = pending
+    if sign_in.handed_over or utcnow() >= ends_at:
+        st.session_state.pop(HANDOVER_KEY, None)
+        return
+    _redirect_browser(url)
 
 
 def _current_path() -> str:
@@ -174,7 +190,9 @@ def start_session(engine: Engine, account: Account, *, password_checked_at: date
     _mark_signed_in(account, sign_in.id)
     if ticket is None:
         st.rerun()
-    _leave_page(f"{HANDOVER_PATH}?{urlencode({'ticket': ticket})}", "Signing you in…")
+    url = f"{HANDOVER_PATH}?{urlencode({'ticket': ticket})}"
+    st.session_state[HANDOVER_KEY] = (url, utcnow() + timedelta(seconds=accounts.HANDOVER_SECONDS))
+    _leave_page(url, "Signing you in…")
 
 
 def _authenticator(engine: Engine, outcome: dict[str, Any]) -> stauth.Authenticate:

@@ -158,6 +158,25 @@ def test_a_sign_in_reaches_the_browser_through_the_apps_route_never_a_script(
     assert [s.device for s in accounts.list_sign_ins(db, user_id=ada.id)] == ["Chrome 156 on Linux"]
 
 
+def test_the_handover_is_sent_again_on_each_run_until_the_browser_has_used_it(
+    monkeypatch: pytest.MonkeyPatch, db: Engine, ada: Account
+) -> None:
+    """A rerun (the cookie manager's, just after the sign-in page loads) can clear the
+    redirect from the queue before it reached the browser: the next run sends it again."""
+    redirects = in_a_browser(monkeypatch, chat_auth_browser=BROWSER)
+    at = sign_in("ada")
+    [url] = redirects
+
+    at = at.run()
+    assert redirects == [url, url]
+    assert at.session_state["account"].username == "ada"  # signed in here meanwhile
+
+    ticket = parse_qs(urlsplit(url).query)["ticket"][0]
+    assert accounts.complete_handover(db, ticket=ticket, browser=BROWSER) is not None
+    at.run()
+    assert redirects == [url, url]  # used: not sent again
+
+
 def test_the_form_checks_the_password_through_accounts_authenticate_with_the_client_address(
     monkeypatch: pytest.MonkeyPatch, bob: Account
 ) -> None:
