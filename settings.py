@@ -92,11 +92,33 @@ def get_float(name: str, default: float) -> float:
     return value
 
 
-def data_dir() -> Path:
-    """The directory holding the embedded database and generated keys (created on demand)."""
-    path = Path(get("DATA_DIR") or PROJECT_DIR / "data")
-    path.mkdir(parents=True, exist_ok=True)
+# The data directory holds every chat of every user: only the app's own account may enter it.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can read, made if missing (parents too)."""
+    existed = path.is_dir()
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if not existed:
+        # mkdir's mode is cut by the umask; the directory this process made is set exactly.
+        path.chmod(PRIVATE_DIR_MODE)
     return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` (if missing) readable and writable by its owner only, before another
+    library opens it: SQLite gives its -wal and -shm files the database file's own mode."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE)
+    os.close(descriptor)
+    return path
+
+
+def data_dir() -> Path:
+    """The directory holding the embedded database and generated keys (created on demand,
+    private to the app's own account)."""
+    return private_dir(Path(get("DATA_DIR") or PROJECT_DIR / "data"))
 
 
 def database_url() -> str:

@@ -232,7 +232,7 @@ class LocalModelServer:
             import settings
 
             self.log_path = settings.data_dir() / LOG_FILE_NAME
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             if self.log_path.stat().st_size > LOG_ROTATE_BYTES:
                 self.log_path.replace(self.log_path.with_suffix(".log.1"))
