@@ -8,12 +8,13 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.exc import OperationalError
 
+from logs import configure_logging
 from settings import ConfigurationError
 from ui.auth import account_menu, require_account, sign_in_page
 from ui.outage import explain_database_down
 from ui.resources import chat_store
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+configure_logging()
 log = logging.getLogger("app")
 ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
 

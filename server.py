@@ -9,11 +9,14 @@ from __future__ import annotations
 import streamlit as st
 from starlette.middleware import Middleware
 
+from logs import configure_logging
 from web.lifespan import lifespan
 from web.routes import ROUTES
 from web.security import SECURITY_MIDDLEWARE
 from web.sign_in_cookies import BrowserCookieMiddleware
 
+# Before anything logs: no line of this process may carry a secret (logs.py).
+configure_logging()
 app = st.App(
     "app.py",
     routes=ROUTES,
