@@ -12,6 +12,7 @@ Sessions come oldest first, messages in conversation order (turn, then storage o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,15 @@ def export_user_json(store: ChatStore, *, user_id: str) -> dict[str, Any]:
     }
 
 
+# A title or ability is a label, not markdown: every ASCII punctuation mark is escaped, so a
+# markdown viewer shows exactly the characters typed (`**x**`, `:material/x:`, `&lt;`).
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def _literal(text: str) -> str:
+    return _PUNCTUATION.sub(r"\\\1", text)
+
+
 def _when(iso: str) -> str:
     return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M:%S} UTC"
 
@@ -138,9 +148,9 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
     ]
     for session in sessions:
         lines += [
-            f"## {session['title'] or 'Untitled chat'}",
+            f"## {_literal(session['title']) if session['title'] else 'Untitled chat'}",
             "",
-            f"Chat `{session['session_id']}`, ability: {session['ability']}. "
+            f"Chat `{session['session_id']}`, ability: {_literal(session['ability'])}. "
             f"Started {_when(session['created_at'])}, last updated {_when(session['updated_at'])}.",
             "",
         ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from markdown_it import MarkdownIt
 from sqlalchemy import Engine, func, select
 
 from database import get_engine, migrate
@@ -281,7 +283,7 @@ def test_markdown_contains_every_message_with_role_and_time(store: ChatStore) ->
     text = export_user_markdown(store, user_id="alice")
 
     for summary in store.list_sessions("alice"):
-        assert f"## {summary.title}" in text
+        assert f"## {summary.title}" in unescaped(text)
         for message in store.load_messages("alice", summary.session_id):
             assert message.content in text
             role = {"human": "User", "ai": "Assistant"}[message.role]
@@ -289,6 +291,26 @@ def test_markdown_contains_every_message_with_role_and_time(store: ChatStore) ->
             assert heading in text
     assert "### Assistant" in text and "(interrupted)" in text
     assert "Bob" not in text
+
+
+def unescaped(markdown: str) -> str:
+    """The text a markdown viewer shows for backslash-escaped punctuation."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def test_markdown_shows_titles_and_abilities_exactly_as_typed(store: ChatStore) -> None:
+    title = ":material/warning: **urgent** &lt;b&gt; [x](http://e/) #1"
+    session_id = store.create_session("alice", title=title, ability="*math*").session_id
+    store.finish_turn(store.begin_turn("alice", session_id, "hi"), "hello")
+
+    text = export_user_markdown(store, user_id="alice")
+
+    [heading] = [line for line in text.splitlines() if line.startswith("## ")]
+    rendered = MarkdownIt("commonmark").render(heading)
+    assert (
+        rendered == "<h2>:material/warning: **urgent** &amp;lt;b&amp;gt; [x](http://e/) #1</h2>\n"
+    )
+    assert "ability: \\*math\\*." in text
 
 
 def test_markdown_of_a_user_with_nothing_stored_says_so(store: ChatStore) -> None:
