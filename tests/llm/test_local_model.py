@@ -172,9 +172,16 @@ def test_killing_the_server_mid_answer_keeps_the_question_and_retry_answers_it(
         # The server comes back on the same port by itself; Retry answers the same question.
         assert comes_back_within(victim, 60)
         assert victim.pid != killed
-        answer = "".join(
-            stream_reply(chain, store, user_id=USER, session_id=SESSION, question="", retry=True)
-        )
+        # The tiny model samples its words and once in a long while (seen once in CI) ends an
+        # answer before its first word: then the user presses Retry again, as here.
+        for _ in range(3):
+            answer = "".join(
+                stream_reply(
+                    chain, store, user_id=USER, session_id=SESSION, question="", retry=True
+                )
+            )
+            if answer.strip():
+                break
         assert answer.strip()
         assert stored(store) == [("human", question, COMPLETE), ("ai", answer, COMPLETE)]
 
