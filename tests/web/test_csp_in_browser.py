@@ -10,8 +10,6 @@ through eval inside the page, which the policy blocks.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from tests.browser.conftest import (
     wait_until_quiet,
 )
 from tests.scale.conftest import cheap_hashes
+from tests.web.policy import sha256_source
 
 pytestmark = pytest.mark.browser
 
@@ -77,10 +76,6 @@ def watched(browser: Browser) -> Iterator[Watched]:
 
 def _text(message: ConsoleMessage) -> str:
     return f"{message.type}: {message.text}"
-
-
-def sha256_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
 def open_sign_in_page(watched: Watched, app: RunningApp) -> None:

@@ -3,8 +3,6 @@ server.py` in a process of its own), over plain HTTP and a raw WebSocket client.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from urllib.parse import urlsplit
 
@@ -15,6 +13,7 @@ from websockets.sync.client import connect
 
 from tests.browser.conftest import RunningApp
 from tests.support.postgres import free_port
+from tests.web.policy import directives, sha256_source
 
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 COOKIE_MANAGER = "/component/extra_streamlit_components.CookieManager.cookie_manager/index.html"
@@ -34,18 +33,6 @@ PATHS = [
     "/auth/signed-out",
     "/files/my-chats.json",
 ]
-
-
-def sha256_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def directives(csp: str) -> dict[str, list[str]]:
-    parsed = {}
-    for part in csp.split(";"):
-        name, *values = part.split()
-        parsed[name] = values
-    return parsed
 
 
 def get(app: RunningApp, path: str, **headers: str) -> httpx.Response:

@@ -5,8 +5,6 @@ check. tests/web/test_security_headers.py checks the same on the real app."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,36 +26,17 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocket
 
 import settings
+from tests.web.policy import SECURITY_HEADERS, directives, sha256_source
 from web import security
 from web.security import SecurityHeaders, origin_allowed, same_origin, script_hashes
 
-OWN_HEADERS = (
-    "content-security-policy",
-    "x-frame-options",
-    "x-content-type-options",
-    "referrer-policy",
-    "permissions-policy",
-    "cross-origin-opener-policy",
-)
+OWN_HEADERS = SECURITY_HEADERS
 TWO_SCRIPTS = (
     "<!doctype html><html><head><script>window.a = 1</script>"
     '<script src="/static/app.js"></script>'
     '<SCRIPT type="module" data-x="a>b">\r\nimport "/x.js";\r\n</SCRIPT >'
     "</head><body><p>hi</p></body></html>"
 )
-
-
-def sha256_source(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def directives(csp: str) -> dict[str, list[str]]:
-    parsed: dict[str, list[str]] = {}
-    for part in csp.split(";"):
-        name, *values = part.split()
-        assert name not in parsed, f"directive {name} twice"
-        parsed[name] = values
-    return parsed
 
 
 def boom(_request: Request) -> Response:
