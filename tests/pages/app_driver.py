@@ -150,20 +150,6 @@ def page_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def cookie_scripts(at: AppTest) -> list[str]:
-    """The scripts this run draws that change a cookie (allowed to run: the rest are text)."""
-    return [
-        html.proto.body
-        for html in at.get("html")
-        if html.proto.unsafe_allow_javascript and "document.cookie" in html.proto.body
-    ]
-
-
-def components(at: AppTest) -> list[Element]:
-    """The custom components this run draws (each one can rerun the page when it answers)."""
-    return list(at.get("component_instance"))
-
-
 def errors(at: AppTest) -> list[str]:
     return [error.value for error in at.error]
 

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from tests.browser.conftest import RunningApp
 from tests.support.postgres import free_port
-from tests.web.policy import directives, sha256_source
+from tests.web.policy import SECURITY_HEADERS, directives, sha256_source
 
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 COOKIE_MANAGER = "/component/extra_streamlit_components.CookieManager.cookie_manager/index.html"
@@ -42,14 +42,7 @@ def get(app: RunningApp, path: str, **headers: str) -> httpx.Response:
 
 def assert_security_headers(response: httpx.Response, *, framed_by_self: bool = False) -> None:
     headers = response.headers
-    for name in (
-        "content-security-policy",
-        "x-frame-options",
-        "x-content-type-options",
-        "referrer-policy",
-        "permissions-policy",
-        "cross-origin-opener-policy",
-    ):
+    for name in SECURITY_HEADERS:
         assert len(headers.get_list(name)) == 1, f"{response.url}: {name} {headers.get_list(name)}"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "no-referrer"
