@@ -37,6 +37,7 @@ from accounts.tokens import browser_digest, digest, looks_like_token, new_token
 from accounts.users import ACCOUNT_COLUMNS, Account, account_from_row
 from accounts.validation import could_be_account_id
 from database import utcnow, write_transaction
+from database.stamps import stamp_at_most_every
 
 HANDOVER_SECONDS = 60
 HANDOVER_LIFETIME = timedelta(seconds=HANDOVER_SECONDS)
@@ -294,18 +295,14 @@ def touch_sign_in(
     `last_seen_at`, if the caller has just read it, saves the read in the common case."""
     if not _could_be_sign_in_id(sign_in_id):
         return
-    now = now or utcnow()
-    if last_seen_at is not None and last_seen_at > now - LAST_SEEN_RESOLUTION:
-        return
-    stale = _sign_ins.c.last_seen_at <= now - LAST_SEEN_RESOLUTION
-    # Read first so that the common case takes no write lock; the UPDATE repeats the condition.
-    with engine.connect() as conn:
-        if conn.scalar(select(_sign_ins.c.id).where(_sign_ins.c.id == sign_in_id, stale)) is None:
-            return
-    with write_transaction(engine) as conn:
-        conn.execute(
-            update(_sign_ins).where(_sign_ins.c.id == sign_in_id, stale).values(last_seen_at=now)
-        )
+    stamp_at_most_every(
+        engine,
+        _sign_ins.c.last_seen_at,
+        key=sign_in_id,
+        now=now or utcnow(),
+        every=LAST_SEEN_RESOLUTION,
+        known=last_seen_at,
+    )
 
 
 def list_sign_ins(engine: Engine, *, user_id: str, now: datetime | None = None) -> list[SignIn]:

@@ -43,6 +43,7 @@ from accounts.validation import (
 )
 from database import utcnow, write_transaction
 from database.app_settings import read_setting, write_setting
+from database.stamps import stamp_at_most_every
 
 ADMIN, USER = "admin", "user"
 ACCOUNTS_KEY = "accounts"
@@ -359,20 +360,14 @@ def touch_last_active(
     `last_active_at`, if the caller has just read it, saves the read in the common case."""
     if not could_be_account_id(user_id):
         return
-    now = now or utcnow()
-    if last_active_at is not None and last_active_at > now - LAST_ACTIVE_RESOLUTION:
-        return
-    stale = or_(
-        _users.c.last_active_at.is_(None),
-        _users.c.last_active_at <= now - LAST_ACTIVE_RESOLUTION,
+    stamp_at_most_every(
+        engine,
+        _users.c.last_active_at,
+        key=user_id,
+        now=now or utcnow(),
+        every=LAST_ACTIVE_RESOLUTION,
+        known=last_active_at,
     )
-    # Read first so that the common case (touched less than a minute ago) takes no write lock;
-    # the UPDATE repeats the condition, so concurrent page runs still write only once.
-    with engine.connect() as conn:
-        if conn.scalar(select(_users.c.id).where(_users.c.id == user_id, stale)) is None:
-            return
-    with write_transaction(engine) as conn:
-        conn.execute(update(_users).where(_users.c.id == user_id, stale).values(last_active_at=now))
 
 
 def _is_last_enabled_admin(conn: Connection, row: Row) -> bool:
