@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError
 
+from database.outages import DatabaseUnavailable
 from logs import configure_logging
 from settings import ConfigurationError
 from ui.auth import account_menu, require_account, sign_in_page
@@ -22,7 +22,7 @@ ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
 def run_page(page: st.Page) -> None:
     try:
         page.run()
-    except OperationalError as error:
+    except DatabaseUnavailable as error:
         explain_database_down(error)
 
 
@@ -36,7 +36,7 @@ except ConfigurationError as error:
     log.error("refusing to start: %s", error)
     st.error(f"The app is not configured safely, so it will not start: {error}")
     st.stop()
-except OperationalError as error:
+except DatabaseUnavailable as error:
     explain_database_down(error)
     st.stop()
 if account is None:

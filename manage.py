@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import audit
 from accounts import Account, AccountNotFound, create_account, find_account, reset_password
+from database.outages import DatabaseUnavailable
 from memory import ChatStore, open_store
 from memory.export import export_user_json, export_user_markdown, import_user_json
 from memory.retention import purge_expired
@@ -253,6 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ncancelled; nothing was changed", file=sys.stderr)
         return 130
+    except DatabaseUnavailable as error:
+        cause = error.__cause__
+        detail = _database_problem(cause) if isinstance(cause, SQLAlchemyError) else str(error)
+        print(f"error: {detail}", file=sys.stderr)
+        return 1
     except SQLAlchemyError as error:
         print(f"error: {_database_problem(error)}", file=sys.stderr)
         return 1

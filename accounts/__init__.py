@@ -16,6 +16,7 @@ from __future__ import annotations
 from accounts.errors import (
     AccountError,
     AccountNotFound,
+    AccountsUnavailable,
     InvalidProfile,
     InvalidRole,
     InvalidUsername,
@@ -85,6 +86,7 @@ __all__ = [
     "Account",
     "AccountError",
     "AccountNotFound",
+    "AccountsUnavailable",
     "Handover",
     "InvalidProfile",
     "InvalidRole",

@@ -3,6 +3,8 @@ keyboard, so a page can show `str(error)` as it is."""
 
 from __future__ import annotations
 
+from database.outages import DatabaseUnavailable
+
 
 class AccountError(ValueError):
     """Base of every error the accounts core raises on purpose."""
@@ -42,3 +44,7 @@ class WrongPassword(AccountError):
 
 class AccountNotFound(AccountError, LookupError):
     """No account has this id or username."""
+
+
+class AccountsUnavailable(AccountError, DatabaseUnavailable):
+    """The accounts database cannot be reached now; nothing was changed."""

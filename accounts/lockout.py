@@ -31,12 +31,13 @@ from itertools import groupby
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from accounts.errors import AccountNotFound
+from accounts.errors import AccountNotFound, AccountsUnavailable
 from accounts.models import KnownBrowser, LoginFailure, User
 from accounts.tokens import browser_digest
 from accounts.transactions import serialised_transaction
 from accounts.validation import MAX_USERNAME_CHARS, could_be_account_id, normalise_username
 from database import upsert_ignore, utcnow, write_transaction
+from database.outages import module_outages_raise
 
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
@@ -279,3 +280,7 @@ def prune_failures(engine: Engine, *, now: datetime | None = None) -> int:
     cutoff = (now or utcnow()) - _KEEP_FOR
     with write_transaction(engine) as conn:
         return conn.execute(delete(_failures).where(_failures.c.at < cutoff)).rowcount
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

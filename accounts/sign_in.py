@@ -15,11 +15,13 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from accounts import passwords
+from accounts.errors import AccountsUnavailable
 from accounts.lockout import record_success, reserve_attempt
 from accounts.models import User
 from accounts.users import ACCOUNT_COLUMNS, Account, account_from_row
 from accounts.validation import is_valid_username, normalise_username
 from database import utcnow
+from database.outages import module_outages_raise
 
 _users = User.__table__
 
@@ -84,3 +86,7 @@ def authenticate(
         now=now,
     )
     return SignInResult(account=replace(account, locked_until=still_locked), locked_until=None)
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

@@ -31,12 +31,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Engine, Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from accounts.errors import AccountError, AccountNotFound
+from accounts.errors import AccountError, AccountNotFound, AccountsUnavailable
 from accounts.models import SignInRecord, User
 from accounts.tokens import browser_digest, digest, looks_like_token, new_token
 from accounts.users import ACCOUNT_COLUMNS, Account, account_from_row
 from accounts.validation import could_be_account_id
 from database import utcnow, write_transaction
+from database.outages import module_outages_raise
 from database.stamps import stamp_at_most_every
 
 HANDOVER_SECONDS = 60
@@ -394,3 +395,7 @@ def device_summary(user_agent: str) -> str:
         return UNKNOWN_BROWSER
     summary = browser if system is None else f"{browser} on {system}"
     return summary[:MAX_DEVICE_CHARS]
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts.errors import (
     AccountError,
     AccountNotFound,
+    AccountsUnavailable,
     LastAdmin,
     SignupClosed,
     UsernameTaken,
@@ -43,6 +44,7 @@ from accounts.validation import (
 )
 from database import utcnow, write_transaction
 from database.app_settings import read_setting, write_setting
+from database.outages import module_outages_raise
 from database.stamps import stamp_at_most_every
 
 ADMIN, USER = "admin", "user"
@@ -432,3 +434,7 @@ def delete_account(engine: Engine, *, user_id: str) -> None:
             )
         conn.execute(delete(_users).where(_users.c.id == user_id))
         clear_failures(conn, row.username)
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

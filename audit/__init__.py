@@ -22,10 +22,15 @@ from audit.log import (
     USER_UNLOCKED,
     AuditEntry,
     AuditError,
+    AuditUnavailable,
+    chat_handle,
+    check_reason,
     events_csv,
     list_events,
     record,
     record_purge,
+    show_invisible,
+    visible_letters,
 )
 
 __all__ = [
@@ -43,8 +48,13 @@ __all__ = [
     "USER_UNLOCKED",
     "AuditEntry",
     "AuditError",
+    "AuditUnavailable",
+    "chat_handle",
+    "check_reason",
     "events_csv",
     "list_events",
     "record",
     "record_purge",
+    "show_invisible",
+    "visible_letters",
 ]

@@ -10,7 +10,9 @@ newest first, by id, which increases with every record."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from sqlalchemy import ColumnElement, Engine, Row, select
 
 from audit.models import AuditEvent
 from database import utcnow, write_transaction
+from database.outages import DatabaseUnavailable, module_outages_raise
 
 HISTORY_VIEWED = "history_viewed"
 USER_DISABLED = "user_disabled"
@@ -60,6 +63,30 @@ CSV_COLUMNS = (
     "reason",
     "detail",
 )
+# A reason must say something a person can read: this many letters or digits, counted after
+# NFKC normalisation, with format characters and fillers (Default_Ignorable_Code_Point) left out.
+MIN_REASON_VISIBLE = 3
+# Default_Ignorable_Code_Point, from Unicode's DerivedCoreProperties.txt (unicodedata lacks it).
+# It holds the zero-width characters and the Hangul fillers, which are letters (Lo) to Python.
+_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a leading
 # quote makes it text. Tab and carriage return are on OWASP's list too.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -69,6 +96,10 @@ _log = AuditEvent.__table__
 
 class AuditError(ValueError):
     """An event the audit log refuses: unknown action, missing reason, a value too long."""
+
+
+class AuditUnavailable(AuditError, DatabaseUnavailable):
+    """The audit log's database cannot be reached now; nothing was recorded."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +133,51 @@ def _check_text(value: object, name: str, limit: int, *, optional: bool = False)
     return value
 
 
+def _ignorable(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in _IGNORABLE)
+
+
+def visible_letters(text: str) -> int:
+    """How many letters and digits of `text` a reader can see."""
+    return sum(
+        1
+        for char in unicodedata.normalize("NFKC", text)
+        if unicodedata.category(char)[0] in "LN" and not _ignorable(char)
+    )
+
+
+def check_reason(reason: str) -> str:
+    """`reason` as typed, if it holds enough visible letters or digits to be a reason."""
+    if visible_letters(reason) < MIN_REASON_VISIBLE:
+        raise AuditError(
+            f"give a reason for opening this history, in at least {MIN_REASON_VISIBLE} letters "
+            "or digits: it is recorded and shown to the user"
+        )
+    return reason
+
+
+def show_invisible(text: str) -> str:
+    """`text` with every character a reader could not see written as ⟨U+XXXX⟩ (format,
+    control and filler characters, spaces other than the plain one), so that a reason shows
+    exactly what was typed."""
+    return "".join(
+        f"⟨U+{ord(char):04X}⟩"
+        if _ignorable(char)
+        or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")
+        or (unicodedata.category(char) == "Zs" and char != " ")
+        else char
+        for char in text
+    )
+
+
+def chat_handle(user_id: str, session_id: str) -> str:
+    """An opaque, stable name for one user's chat: it identifies the chat to an admin without
+    showing its id, which an import may have filled with words of the user's."""
+    digest = hashlib.sha256(f"{user_id}\x00{session_id}".encode()).hexdigest()
+    return f"chat-{digest[:10]}"
+
+
 def record(
     engine: Engine,
     *,
@@ -119,10 +195,11 @@ def record(
     actor_id = _check_text(actor_id, "actor id", MAX_ID_CHARS, optional=True)
     subject_user_id = _check_text(subject_user_id, "subject user id", MAX_ID_CHARS, optional=True)
     session_id = _check_text(session_id, "session id", MAX_SESSION_ID_CHARS, optional=True)
-    reason = (_check_text(reason, "reason", MAX_REASON_CHARS) or "").strip()
+    # Stored exactly as typed: what the admin wrote is the record.
+    reason = _check_text(reason, "reason", MAX_REASON_CHARS) or ""
     detail = _check_text(detail, "detail", MAX_DETAIL_CHARS) or ""
-    if action == HISTORY_VIEWED and not reason:
-        raise AuditError("give a reason for opening this history: it is recorded and shown")
+    if action == HISTORY_VIEWED:
+        check_reason(reason)
     at = now or utcnow()
     values = {
         "at": at,
@@ -268,3 +345,7 @@ def events_csv(
         if len(page) < MAX_LIST:
             break
     return _csv(entries)
+
+
+# Every public function here reports an unreachable database as AuditUnavailable.
+module_outages_raise(globals(), AuditUnavailable)

@@ -3,6 +3,8 @@ callers that only know LangChain's conventions still catch them."""
 
 from __future__ import annotations
 
+from database.outages import DatabaseUnavailable
+
 
 class StoreError(Exception):
     """Base of every error the memory core raises on purpose."""
@@ -18,3 +20,15 @@ class InvalidContent(StoreError, ValueError):
 
 class SessionNotFound(StoreError, LookupError):
     """The (user_id, session_id) pair names no session of that user."""
+
+
+class ChatFull(InvalidContent):
+    """The chat already holds the most messages one chat may (MAX_MESSAGES_PER_CHAT)."""
+
+
+class StoreUnavailable(StoreError, DatabaseUnavailable):
+    """The chat database cannot be reached now (down, restarting, locked for too long)."""
+
+
+class ImportTooLarge(InvalidContent):
+    """An import file over the operator's caps (bytes, messages, messages in one chat)."""

@@ -19,8 +19,9 @@ from sqlalchemy import Engine, select
 
 from database import utcnow, write_transaction
 from database.app_settings import read_setting, write_setting
+from database.outages import module_outages_raise
 from memory.erasure import delete_sessions
-from memory.errors import StoreError
+from memory.errors import StoreError, StoreUnavailable
 from memory.models import ChatSession
 from memory.store import ChatStore
 
@@ -150,6 +151,10 @@ def purge_due(
     """True when no purge has run yet or the last one is at least `every` ago."""
     previous = last_purge(engine)
     return previous is None or _aware(now) - previous.at >= every
+
+
+# Every public function here reports an unreachable database as StoreUnavailable.
+module_outages_raise(globals(), StoreUnavailable)
 
 
 __all__ = [

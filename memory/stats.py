@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Date, Engine, String, cast, func, select, text
 
 from database import is_sqlite, utcnow
+from database.outages import module_outages_raise
+from memory.errors import StoreUnavailable
 from memory.models import ChatMessage, ChatSession
 from memory.store import ChatStore
 from memory.validation import check_id
@@ -137,6 +139,10 @@ def user_usage(store: ChatStore, *, user_ids: Sequence[str]) -> dict[str, Usage]
             approx_tokens=approx_tokens(characters),
         )
     return usage
+
+
+# Every public function here reports an unreachable database as StoreUnavailable.
+module_outages_raise(globals(), StoreUnavailable)
 
 
 __all__ = [

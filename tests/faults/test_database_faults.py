@@ -9,10 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from database.engine import dispose_engine
-from memory import ChatStore, open_store
+from memory import ChatStore, StoreUnavailable, open_store
 from tests.support.postgres import PostgresCluster
 
 
@@ -60,9 +59,10 @@ def test_postgres_down_during_a_turn_keeps_the_question_and_a_retry_answers_it_o
 ) -> None:
     turn = pg_store.begin_turn("u1", "s1", "asked just before the outage")
     own_cluster.stop()
-    with pytest.raises(OperationalError):
+    with pytest.raises(StoreUnavailable, match="not reachable") as down:
         pg_store.finish_turn(turn, "an answer that cannot be saved now")
-    with pytest.raises(OperationalError):
+    assert "Connection refused" in str(down.value.__cause__)
+    with pytest.raises(StoreUnavailable):
         pg_store.load_messages("u1", "s1")
     own_cluster.start()
     recovered = time.perf_counter()
@@ -106,8 +106,9 @@ def test_a_sqlite_lock_held_past_the_busy_timeout_is_a_clear_error_and_stores_no
     path = sqlite_url.removeprefix("sqlite:///")
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    with pytest.raises(OperationalError, match="locked"):
+    with pytest.raises(StoreUnavailable) as locked:
         store.begin_turn("u1", "s1", "cannot be written yet")
+    assert "locked" in str(locked.value.__cause__)
     other.execute("COMMIT")
     other.close()
     assert store.load_messages("u1", "s1") == []

@@ -7,14 +7,13 @@ import json
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
 import accounts
 import audit
 import memory.erasure
 from accounts import Account
-from memory import ChatStore
+from memory import ChatStore, StoreUnavailable
 from tests.pages.app_driver import (
     MY_DATA_PAGE,
     PASSWORD,
@@ -194,7 +193,7 @@ def test_if_erasing_the_chats_fails_the_account_stays_so_the_user_can_try_again(
     jvm = chat(store, bob, "What is jvm?", "A virtual machine.")
 
     def database_gone(*args: object, **kwargs: object) -> None:
-        raise OperationalError("DELETE", {}, Exception("database is locked"))
+        raise StoreUnavailable()
 
     monkeypatch.setattr(memory.erasure, "delete_user_content", database_gone)
     at = my_data_page("bob")
