@@ -9,8 +9,16 @@ chain.invoke({"ability": "Java", "input": "What is jvm?"},
 from __future__ import annotations
 
 from database import get_engine, migrate
+from database.outages import outages_raise
 from memory.chain import SYSTEM_PROMPT, build_chain, build_prompt, fit_history, stream_reply
-from memory.errors import InvalidContent, InvalidId, SessionNotFound, StoreError
+from memory.errors import (
+    ChatFull,
+    InvalidContent,
+    InvalidId,
+    SessionNotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from memory.history import SessionHistory
 from memory.store import (
     DEFAULT_ABILITY,
@@ -24,6 +32,7 @@ from memory.store import (
 from memory.validation import MAX_CONTENT_CHARS
 
 
+@outages_raise(StoreUnavailable)
 def open_store(url: str | None = None) -> ChatStore:
     """A store on `url` (default: DATABASE_URL, else the embedded SQLite file), with the
     schema migrated to the newest version."""
@@ -36,6 +45,7 @@ __all__ = [
     "DEFAULT_ABILITY",
     "MAX_CONTENT_CHARS",
     "SYSTEM_PROMPT",
+    "ChatFull",
     "ChatStore",
     "InvalidContent",
     "InvalidId",
@@ -44,6 +54,7 @@ __all__ = [
     "SessionNotFound",
     "SessionSummary",
     "StoreError",
+    "StoreUnavailable",
     "StoredMessage",
     "Turn",
     "build_chain",

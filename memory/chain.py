@@ -21,7 +21,7 @@ from langchain_core.runnables.config import merge_configs
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from memory.errors import InvalidId
-from memory.history import SessionHistory
+from memory.history import SessionHistory, recent_messages
 from memory.store import DEFAULT_ABILITY, INTERRUPTED, ChatStore, Turn
 from memory.validation import MAX_CONTENT_CHARS, check_content
 
@@ -75,6 +75,22 @@ def fit_history(
     return PromptWindow(kept, len(history) - len(kept))
 
 
+def session_window(
+    store: ChatStore,
+    user_id: str,
+    session_id: str,
+    *,
+    ability: str,
+    message_count: int,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+) -> PromptWindow:
+    """What the next turn of this session would send the model, and how many of its
+    `message_count` stored messages it would leave out, read from the end of the chat only."""
+    recent = recent_messages(store, user_id, session_id, window_tokens=context_tokens)
+    window = fit_history(recent, ability=ability, question="", context_tokens=context_tokens)
+    return PromptWindow(window.messages, max(0, message_count - len(window.messages)))
+
+
 def _history_before(history: list[BaseMessage], turn: Turn) -> list[BaseMessage]:
     # The turn's own question is already stored (it is read back with the history); the
     # prompt must carry it once, as the input, and nothing stored after it.
@@ -123,7 +139,7 @@ def build_chain(
     # only repeat at every app start what memory/history.py documents.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _with_history(inner | build_prompt() | llm, store)
+        return _with_history(inner | build_prompt() | llm, store, context_tokens)
 
 
 class _HistoryByUserAndSession(RunnableWithMessageHistory):
@@ -143,10 +159,17 @@ class _HistoryByUserAndSession(RunnableWithMessageHistory):
         return super()._merge_configs(*configs)
 
 
-def _with_history(runnable: Any, store: ChatStore) -> RunnableWithMessageHistory:
+def _with_history(
+    runnable: Any, store: ChatStore, context_tokens: int
+) -> RunnableWithMessageHistory:
+    def history_of(user_id: str, session_id: str) -> SessionHistory:
+        # Reads back only what the model's window could hold: a turn in a chat of any length
+        # costs what a window costs.
+        return SessionHistory(store, user_id, session_id, window_tokens=context_tokens)
+
     return _HistoryByUserAndSession(
         runnable,
-        store.get_history,
+        history_of,
         input_messages_key="input",
         history_messages_key="history",
         history_factory_config=[
@@ -168,6 +191,16 @@ def _with_history(runnable: Any, store: ChatStore) -> RunnableWithMessageHistory
     )
 
 
+class AnswerCutOff(Exception):
+    """The model's stream ended without saying it had finished: the answer is incomplete."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The answer was cut off before the model finished it. What arrived is saved and "
+            "marked interrupted: Retry to answer again."
+        )
+
+
 def stream_reply(
     chain: RunnableWithMessageHistory,
     store: ChatStore,
@@ -183,7 +216,8 @@ def stream_reply(
 
     The question is stored before the model is called and the answer when the stream ends. If
     it ends early (an error, the consumer closing the generator on stop or rerun), what arrived
-    is stored as an interrupted answer and the exception goes on to the caller."""
+    is stored as an interrupted answer and the exception goes on to the caller. A stream that
+    ends without the model's finish_reason is interrupted too, and raises AnswerCutOff."""
     if retry:
         turn = store.reopen_last_turn(user_id, session_id)
         if turn is None:
@@ -195,10 +229,16 @@ def stream_reply(
     }
     parts: list[str] = []
     length = 0
-    finished = False
+    finished = ended_by_model = False
     stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
     try:
         for chunk in stream:
+            # OpenAI-compatible servers end every answer with a finish_reason ("stop",
+            # "length"...). A stream that just stops without one was cut off: its server died
+            # and closed the connection, which over HTTP/1.0 looks like a normal end of body.
+            ended_by_model = ended_by_model or bool(
+                getattr(chunk, "response_metadata", {}).get("finish_reason")
+            )
             text = chunk.content if isinstance(chunk.content, str) else ""
             # An answer longer than a message may be is cut where the limit falls and kept,
             # marked interrupted, rather than lost when it could not be stored whole.
@@ -210,7 +250,9 @@ def stream_reply(
             if length >= MAX_CONTENT_CHARS:
                 break
         else:
-            finished = True
+            finished = ended_by_model
+            if not finished:
+                raise AnswerCutOff()
     finally:
         try:
             if finished:

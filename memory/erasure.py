@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, select, tuple_
 
 from database import write_transaction
+from database.outages import module_outages_raise
+from memory.errors import StoreUnavailable
 from memory.models import ChatMessage, ChatSession
+from memory.search import forget_owner
 from memory.store import ChatStore
 from memory.validation import check_id
 
@@ -70,8 +73,14 @@ def delete_user_content(store: ChatStore, *, user_id: str) -> ErasedCounts:
                 messages += conn.execute(
                     delete(_messages).where(_messages.c.user_id == user_id)
                 ).rowcount
+                # The search index went with each message; its key for the user holds the id.
+                forget_owner(conn, user_id)
                 break
     return ErasedCounts(sessions=sessions, messages=messages)
+
+
+# Every public function here reports an unreachable database as StoreUnavailable.
+module_outages_raise(globals(), StoreUnavailable)
 
 
 __all__ = ["ERASE_BATCH_SESSIONS", "ErasedCounts", "delete_sessions", "delete_user_content"]

@@ -18,9 +18,10 @@ from langchain_core.messages import (
     SystemMessage,
     message_chunk_to_message,
 )
+from langchain_core.messages.utils import count_tokens_approximately
 
 from memory.errors import InvalidContent
-from memory.store import DEFAULT_ABILITY, INTERRUPTED, StoredMessage, Turn
+from memory.store import DEFAULT_ABILITY, INTERRUPTED, MessageCursor, StoredMessage, Turn
 from memory.validation import check_id
 
 if TYPE_CHECKING:
@@ -41,6 +42,35 @@ def to_langchain(message: StoredMessage) -> BaseMessage:
 def _message(row_id: int, role: str, content: str, status: str) -> BaseMessage:
     extra = {"interrupted": True} if status == INTERRUPTED else {}
     return _CLASS_OF_ROLE[role](content=content, id=str(row_id), additional_kwargs=extra)
+
+
+# Messages read per query while walking a conversation back from its newest message.
+TAIL_PAGE_MESSAGES = 200
+
+
+def recent_messages(
+    store: ChatStore, user_id: str, session_id: str, *, window_tokens: int
+) -> list[BaseMessage]:
+    """The session's newest messages, oldest first: enough of them to more than fill a window
+    of `window_tokens`, or all of them. Trimming these to the window keeps exactly what
+    trimming the whole history would, and a turn reads what one window holds, not the chat."""
+    newest_first: list[BaseMessage] = []
+    tokens = 0
+    before: MessageCursor | None = None
+    while True:
+        rows = store.load_conversation_before(
+            user_id, session_id, before=before, limit=TAIL_PAGE_MESSAGES
+        )
+        for row_id, _turn, role, content, status in rows:
+            message = _message(row_id, role, content, status)
+            newest_first.append(message)
+            # Counted one message at a time, each count rounds up by less than one token: the
+            # total is then never more than the true count of these messages together.
+            tokens += count_tokens_approximately([message]) - 1
+        if len(rows) < TAIL_PAGE_MESSAGES or tokens > window_tokens:
+            return newest_first[::-1]
+        last_id, last_turn = rows[-1][0], rows[-1][1]
+        before = MessageCursor(last_turn, last_id)
 
 
 def role_of(message: BaseMessage) -> tuple[str, str]:
@@ -65,16 +95,30 @@ class SessionHistory(BaseChatMessageHistory):
     `add_messages` call that RunnableWithMessageHistory makes after a successful answer then
     stores only the answer, into the same turn."""
 
-    def __init__(self, store: ChatStore, user_id: str, session_id: str) -> None:
+    def __init__(
+        self,
+        store: ChatStore,
+        user_id: str,
+        session_id: str,
+        *,
+        window_tokens: int | None = None,
+    ) -> None:
         self.store = store
         self.user_id = check_id(user_id, "user_id")
         self.session_id = check_id(session_id, "session_id")
+        # Set by the chain: `messages` then reads only the newest messages a prompt of this
+        # many tokens could use (see recent_messages); None reads the whole history.
+        self.window_tokens = window_tokens
         self.open_turn: Turn | None = None
         # True when the caller stores the open turn's answer itself (see stream_reply).
         self.caller_stores_answer = False
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        if self.window_tokens is not None:
+            return recent_messages(
+                self.store, self.user_id, self.session_id, window_tokens=self.window_tokens
+            )
         rows = self.store.load_conversation(self.user_id, self.session_id)
         return [_message(*row) for row in rows]
 

@@ -26,7 +26,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Engine,
-    Text,
     and_,
     bindparam,
     delete,
@@ -35,26 +34,34 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+import settings
 from database import upsert_ignore, utcnow, write_transaction
-from memory.errors import InvalidContent, SessionNotFound
+from database.outages import outages_raise
+from memory.errors import ChatFull, InvalidContent, SessionNotFound, StoreUnavailable
 from memory.models import ChatMessage, ChatSession
+from memory.search import Snippet, clean_query, find_sessions, index_messages
 from memory.validation import (
     MAX_ABILITY_CHARS,
     MAX_TITLE_CHARS,
     check_content,
     check_id,
     check_label,
-    check_search,
 )
 
 DEFAULT_ABILITY = "general knowledge"
 TITLE_FROM_QUESTION_CHARS = 60
 ROLES = ("human", "ai", "system")
 COMPLETE = "complete"
+# One chat's length is capped (MAX_MESSAGES_PER_CHAT): a page costs what a page costs, but an
+# export, an erasure or an admin's look at one chat still reads all of it.
+DEFAULT_MAX_MESSAGES_PER_CHAT = 10_000
+# Messages the chat page draws at once; "Earlier messages" loads the page before.
+MESSAGE_PAGE_SIZE = 50
 INTERRUPTED = "interrupted"
 
 _sessions = ChatSession.__table__
@@ -70,6 +77,8 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     message_count: int
+    # Search results only: the newest matching message around its first match.
+    snippet: Snippet | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,22 @@ class StoredMessage:
     content: str
     status: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageCursor:
+    """A message's place in its conversation, (turn, id): pages are read before or from it."""
+
+    turn: int
+    id: int
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """Consecutive messages of one conversation, oldest first, and whether older ones exist."""
+
+    messages: list[StoredMessage]
+    has_earlier: bool
 
 
 @dataclass(frozen=True)
@@ -126,6 +151,7 @@ _BY_PAIR = and_(
 )
 _ORDER = (_messages.c.turn, _messages.c.id)
 _LOAD_MESSAGES = select(*_MESSAGE_COLUMNS).where(_BY_PAIR).order_by(*_ORDER)
+_NEWEST_FIRST = (_messages.c.turn.desc(), _messages.c.id.desc())
 _LOAD_CONVERSATION = (
     select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.status)
     .where(_BY_PAIR)
@@ -144,9 +170,9 @@ def _pair(table, user_id: str, session_id: str):
     return and_(table.c.user_id == user_id, table.c.session_id == session_id)
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _before(cursor: MessageCursor):
+    position = tuple_(_messages.c.turn, _messages.c.id)
+    return position < tuple_(literal(cursor.turn), literal(cursor.id))
 
 
 def _title_from(question: str) -> str:
@@ -161,11 +187,22 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(12)
 
 
+@outages_raise(StoreUnavailable)
 class ChatStore:
     """Conversations of many users in one SQL database. Thread-safe; share one per process."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, max_messages_per_chat: int | None = None) -> None:
         self.engine = engine
+        self.max_messages_per_chat = max_messages_per_chat or settings.get_int(
+            "MAX_MESSAGES_PER_CHAT", DEFAULT_MAX_MESSAGES_PER_CHAT
+        )
+
+    def full_message(self) -> str:
+        """What to tell a user whose chat has reached MAX_MESSAGES_PER_CHAT."""
+        return (
+            f"This chat holds {self.max_messages_per_chat:,} messages, the most one chat may "
+            "hold. Start a new chat to go on; this one stays as it is."
+        )
 
     # Sessions -------------------------------------------------------------------------------
 
@@ -255,30 +292,17 @@ class ChatStore:
             )
 
     def search_sessions(self, user_id: str, query: str, limit: int = 50) -> list[SessionSummary]:
-        """The user's sessions whose title or any message contains `query` (case-insensitive
-        for ASCII; % and _ match literally), most recent first."""
+        """The user's sessions matching `query`, newest first: every word in one message (the
+        last also as a prefix), or the title containing the text (memory/search.py has the
+        rule). Each carries a snippet of its newest matching message; an empty query lists
+        every session. Raises InvalidContent for a query over MAX_TITLE_CHARS."""
         check_id(user_id, "user_id")
-        text = check_search(query, MAX_TITLE_CHARS)
+        text = clean_query(query)
         if not text:
             return self.list_sessions(user_id, limit)
-        # The database lowers both sides: Python's str.lower() folds non-ASCII letters that
-        # SQLite's lower() keeps, so a pattern lowered here would miss the very text searched.
-        pattern = func.lower(literal(_like_pattern(text), Text()))
-        in_messages = exists().where(
-            _pair(_messages, user_id, _sessions.c.session_id),
-            func.lower(_messages.c.content).like(pattern, escape="\\"),
-        )
-        statement = (
-            select(*_SUMMARY_COLUMNS)
-            .where(
-                _sessions.c.user_id == user_id,
-                or_(func.lower(_sessions.c.title).like(pattern, escape="\\"), in_messages),
-            )
-            .order_by(*_SESSIONS_BY_RECENCY)
-            .limit(max(1, limit))
-        )
         with self.engine.connect() as conn:
-            return [SessionSummary(*row) for row in conn.execute(statement)]
+            hits = find_sessions(conn, user_id, text, limit, columns=_SUMMARY_COLUMNS)
+        return [SessionSummary(*hit.session, snippet=hit.snippet) for hit in hits]
 
     def rename_session(self, user_id: str, session_id: str, title: str) -> None:
         """Give the session a new title; raises SessionNotFound if it is not the user's."""
@@ -330,6 +354,66 @@ class ChatStore:
             rows = conn.execute(_LOAD_CONVERSATION, {"user_id": user_id, "session_id": session_id})
             return [tuple(row) for row in rows]
 
+    def load_page(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        before: MessageCursor | None = None,
+        limit: int = MESSAGE_PAGE_SIZE,
+    ) -> MessagePage:
+        """The `limit` newest messages of the session (or the newest before `before`), oldest
+        first. Read by keyset on (turn, id) from the index's end: the cost is the page's,
+        whatever the length of the chat."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        query = select(*_MESSAGE_COLUMNS).where(_pair(_messages, user_id, session_id))
+        if before is not None:
+            query = query.where(_before(before))
+        query = query.order_by(*_NEWEST_FIRST).limit(max(1, limit) + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        newest = [StoredMessage(*row) for row in rows[: max(1, limit)]]
+        return MessagePage(newest[::-1], has_earlier=len(rows) > max(1, limit))
+
+    def load_from(self, user_id: str, session_id: str, start: MessageCursor) -> MessagePage:
+        """The session's messages from `start` (included) to the newest, oldest first: the
+        view a user widened by loading earlier pages, kept as new messages arrive."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        by_pair = _pair(_messages, user_id, session_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_MESSAGE_COLUMNS).where(by_pair, ~_before(start)).order_by(*_ORDER)
+            ).all()
+            earlier = conn.scalar(select(exists().where(by_pair, _before(start))))
+        return MessagePage([StoredMessage(*row) for row in rows], has_earlier=bool(earlier))
+
+    def load_conversation_before(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        before: MessageCursor | None = None,
+        limit: int = MESSAGE_PAGE_SIZE,
+    ) -> list[tuple[int, int, str, str, str]]:
+        """(id, turn, role, content, status) of up to `limit` messages, NEWEST first, before
+        `before` (or from the newest): how a prompt's window is read back from the end."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        query = select(
+            _messages.c.id,
+            _messages.c.turn,
+            _messages.c.role,
+            _messages.c.content,
+            _messages.c.status,
+        ).where(_pair(_messages, user_id, session_id))
+        if before is not None:
+            query = query.where(_before(before))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(*_NEWEST_FIRST).limit(max(1, limit)))
+            return [tuple(row) for row in rows]
+
     def begin_turn(
         self,
         user_id: str,
@@ -364,7 +448,12 @@ class ChatStore:
                 return Turn(user_id, session_id, last.turn, last.id, question)
             number = conn.execute(
                 update(_sessions)
-                .where(_pair(_sessions, user_id, session_id))
+                .where(
+                    _pair(_sessions, user_id, session_id),
+                    # Room for the question and its answer, decided in the same statement that
+                    # takes the turn number, so two tabs cannot both take the last place.
+                    _sessions.c.message_count + 2 <= self.max_messages_per_chat,
+                )
                 .values(
                     last_turn=_sessions.c.last_turn + 1,
                     message_count=_sessions.c.message_count + 1,
@@ -372,7 +461,9 @@ class ChatStore:
                     title=func.coalesce(func.nullif(_sessions.c.title, ""), _title_from(question)),
                 )
                 .returning(_sessions.c.last_turn)
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if number is None:
+                raise ChatFull(self.full_message())
             question_id = conn.execute(
                 _messages.insert()
                 .values(
@@ -386,6 +477,7 @@ class ChatStore:
                 )
                 .returning(_messages.c.id)
             ).scalar_one()
+            index_messages(conn, [(question_id, user_id, question)])
         return Turn(user_id, session_id, number, question_id, question)
 
     def finish_turn(self, turn: Turn, answer: str, *, status: str = COMPLETE) -> None:
@@ -411,8 +503,9 @@ class ChatStore:
                 ).rowcount
                 if updated == 0:
                     raise SessionNotFound("the session was deleted before the answer arrived")
-                conn.execute(
-                    _messages.insert().values(
+                answer_id = conn.execute(
+                    _messages.insert()
+                    .values(
                         user_id=turn.user_id,
                         session_id=turn.session_id,
                         turn=turn.number,
@@ -421,7 +514,9 @@ class ChatStore:
                         status=status,
                         created_at=now,
                     )
-                )
+                    .returning(_messages.c.id)
+                ).scalar_one()
+                index_messages(conn, [(answer_id, turn.user_id, answer)])
         except IntegrityError as error:
             raise SessionNotFound("the session was deleted before the answer arrived") from error
 
@@ -473,11 +568,13 @@ class ChatStore:
             self._ensure_session(conn, user_id, session_id, ability=DEFAULT_ABILITY)
             # The row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)
             # makes the turn numbers below ours alone.
-            turn = conn.execute(
-                select(_sessions.c.last_turn)
+            turn, stored = conn.execute(
+                select(_sessions.c.last_turn, _sessions.c.message_count)
                 .where(_pair(_sessions, user_id, session_id))
                 .with_for_update()
-            ).scalar_one()
+            ).one()
+            if stored + len(checked) > self.max_messages_per_chat:
+                raise ChatFull(self.full_message())
             rows = []
             for role, content in checked:
                 # A question opens a turn; answers before any question stay in turn 0.
@@ -505,7 +602,12 @@ class ChatStore:
                     ),
                 )
             )
-            conn.execute(_messages.insert(), rows)
+            ids = conn.execute(
+                _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+            index_messages(
+                conn, [(i, user_id, r["content"]) for i, r in zip(ids, rows, strict=True)]
+            )
 
     def clear_session(self, user_id: str, session_id: str) -> None:
         """Delete every message of the session, keeping the session itself."""
@@ -518,6 +620,11 @@ class ChatStore:
                 .where(_pair(_sessions, user_id, session_id))
                 .values(message_count=0, updated_at=utcnow())
             )
+
+
+def position_of(message: StoredMessage) -> MessageCursor:
+    """The cursor naming `message`'s place in its conversation."""
+    return MessageCursor(message.turn, message.id)
 
 
 def cursor_of(summary: SessionSummary) -> SessionCursor:

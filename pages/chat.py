@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-from sqlalchemy.exc import OperationalError
 
 from llm import ModelError, explain_model_error
 from memory import (
@@ -12,11 +11,10 @@ from memory import (
     InvalidContent,
     InvalidId,
     SessionNotFound,
-    fit_history,
+    StoreUnavailable,
     stream_reply,
 )
-from memory.history import to_langchain
-from memory.store import INTERRUPTED
+from memory.chain import AnswerCutOff
 from ui.answering import (
     QUESTION_KEY,
     answering,
@@ -25,6 +23,7 @@ from ui.answering import (
     wait_for_stopped_answer,
 )
 from ui.auth import current_account
+from ui.conversation import omitted_from_prompt, show_conversation
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
 from ui.text import DATABASE_DOWN, plain
@@ -44,7 +43,7 @@ with st.sidebar:
 
 try:
     summary = store.get_session(account.id, session_id)
-except OperationalError:
+except StoreUnavailable:
     st.error(DATABASE_DOWN)
     st.stop()
 
@@ -81,16 +80,13 @@ else:
             st.rerun()
 st.caption(f"Assistant specialized in **{plain(ability)}**")
 
-# History, oldest first, exactly as stored, once an answer this session just stopped is in.
+# The newest page of the history, exactly as stored, once an answer this session just stopped
+# is in; older pages on demand.
 still_answering = not wait_for_stopped_answer()
-messages = store.load_messages(account.id, session_id) if summary else []
-for message in messages:
-    with st.chat_message("user" if message.role == "human" else "assistant"):
-        show_markdown(message.content)
-        if message.status == INTERRUPTED:
-            st.caption("This answer was interrupted.")
-
-last = messages[-1] if messages else None
+if summary is not None:
+    show_conversation(store, account.id, session_id)
+newest = store.load_page(account.id, session_id, limit=1).messages if summary else []
+last = newest[-1] if newest else None
 if last is not None and last.role == "human":
     if still_answering:
         st.info("The stopped answer is still being saved. It will appear when you next click.")
@@ -98,18 +94,24 @@ if last is not None and last.role == "human":
         st.info(
             "This message has no answer yet: the model failed or was stopped. Retry to answer it."
         )
-if choice and messages:
-    window = fit_history(
-        [to_langchain(m) for m in messages],
+if choice and summary is not None and last is not None:
+    omitted = omitted_from_prompt(
+        store,
+        account.id,
+        session_id,
         ability=ability,
-        question="",
+        message_count=summary.message_count,
+        newest_id=last.id,
         context_tokens=choice.context_tokens,
     )
-    if window.omitted:
+    if omitted:
         st.caption(
-            f"{window.omitted} earlier messages are not sent to the model: they do not fit in "
+            f"{omitted:,} earlier messages are not sent to the model: they do not fit in "
             "its context window. They stay saved here."
         )
+full = summary is not None and summary.message_count + 2 > store.max_messages_per_chat
+if full:
+    st.info(store.full_message())
 retry = (
     last is not None
     and model_problem is None
@@ -121,7 +123,7 @@ retry = (
 if model_problem:
     st.error(model_problem)
 question = st.chat_input(
-    f"Ask the {ability} assistant", key=QUESTION_KEY, disabled=model_problem is not None
+    f"Ask the {ability} assistant", key=QUESTION_KEY, disabled=model_problem is not None or full
 )
 
 if question is not None and not question.strip():
@@ -147,11 +149,12 @@ if question is not None or retry:
             saved = True
         except (InvalidContent, InvalidId) as error:
             failure = str(error)
-        except OperationalError:
+        except StoreUnavailable:
             failure = DATABASE_DOWN
     if failure is None:
         with st.chat_message("assistant"), answering():
-            st.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
+            stop = st.empty()
+            stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
             reply = stream_reply(
                 chat_chain(),
                 store,
@@ -167,12 +170,15 @@ if question is not None or retry:
                 failure = str(error)
             except SessionNotFound:
                 failure = "This chat was deleted while the answer was being written."
-            except OperationalError:
+            except StoreUnavailable:
                 failure = DATABASE_DOWN
+            except AnswerCutOff as error:
+                failure = str(error)
             except Exception as error:  # the model's failure, explained; the question is stored
                 failure = f"{explain_model_error(error).user_message} Your message is saved: Retry."
             finally:
                 reply.close()  # on stop or rerun: stores what arrived as an interrupted answer
+                stop.empty()  # the answer has ended, however it ended
     if failure:
         st.error(failure)
         if not saved and question:

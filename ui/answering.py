@@ -62,11 +62,15 @@ def stream_markdown(chunks: Iterable[str]) -> str:
     would draw the raw markdown, images included); return all of it."""
     slot = st.empty()
     shown, drawn_at = "", 0.0
-    for chunk in chunks:
-        shown += chunk
-        now = time.monotonic()
-        if now - drawn_at >= STREAM_REDRAW_SECONDS:
-            slot.markdown(safe_markdown(shown))
-            drawn_at = now
-    slot.markdown(safe_markdown(shown))
+    try:
+        for chunk in chunks:
+            shown += chunk
+            now = time.monotonic()
+            if now - drawn_at >= STREAM_REDRAW_SECONDS:
+                slot.markdown(safe_markdown(shown))
+                drawn_at = now
+    finally:
+        # Also when the stream fails: the screen then shows all that arrived, which is what
+        # was stored as the interrupted answer.
+        slot.markdown(safe_markdown(shown))
     return shown

@@ -1,11 +1,13 @@
-"""The session sidebar: new chat, search, the user's chats newest first with "Show more"."""
+"""The session sidebar: new chat, search (each result with a snippet of its matching message),
+the user's chats newest first with "Show more"."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from accounts import Account
-from memory import DEFAULT_ABILITY, ChatStore, InvalidId
+from memory import DEFAULT_ABILITY, ChatStore, InvalidContent, InvalidId
+from memory.search import Snippet
 from memory.store import new_session_id
 from memory.validation import check_id
 from ui.text import plain
@@ -40,6 +42,14 @@ def current_session_id() -> str:
         return st.query_params["session"]
 
 
+def snippet_markdown(snippet: Snippet) -> str:
+    """The snippet as markdown showing its text exactly, each match in bold: every part is
+    escaped, so stored text can draw no link, image, emphasis or HTML of its own."""
+    return "".join(
+        f"**{plain(text)}**" if is_match else plain(text) for text, is_match in snippet.parts
+    )
+
+
 def _show_more() -> None:
     st.session_state["sidebar_limit"] = st.session_state.get("sidebar_limit", PAGE_SIZE) + PAGE_SIZE
 
@@ -53,9 +63,15 @@ def render_session_sidebar(store: ChatStore, account: Account, current_id: str |
         )
         limit = st.session_state.get("sidebar_limit", PAGE_SIZE)
         if query.strip():
-            sessions = store.search_sessions(account.id, query, limit=limit + 1)
-            if not sessions:
-                st.caption("No chat matches.")
+            try:
+                sessions = store.search_sessions(account.id, query, limit=limit + 1)
+            except InvalidContent as error:
+                # A query the store refuses (too long) says why, in place of the results.
+                st.caption(plain(f"Search not run: {error}."))
+                sessions = []
+            else:
+                if not sessions:
+                    st.caption("No chat matches.")
         else:
             sessions = store.list_sessions(account.id, limit=limit + 1)
             if not sessions:
@@ -69,5 +85,7 @@ def render_session_sidebar(store: ChatStore, account: Account, current_id: str |
                 args=(summary.session_id,),
                 width="stretch",
             )
+            if summary.snippet is not None:
+                st.caption(snippet_markdown(summary.snippet))
         if len(sessions) > limit:
             st.button("Show more", on_click=_show_more, width="stretch")

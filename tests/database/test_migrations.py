@@ -9,8 +9,10 @@ from sqlalchemy import Engine, MetaData, inspect, text
 
 import accounts.models
 from accounts import authenticate, create_account, start_sign_in
-from database import Base, get_engine, migrate
+from database import Base, get_engine, migrate, utcnow, write_transaction
 from database.engine import dispose_engine
+from memory import ChatStore
+from memory.models import ChatMessage, ChatSession
 
 TABLES = {
     "chat_sessions",
@@ -70,6 +72,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    migrate(engine, "-1")  # head is 0005 (full-text search, tested on its own below)
     assert version(engine) == "0004"
     assert login_failure_columns(engine) >= {"username", "client", "at"}
     assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
@@ -89,7 +92,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
         assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
 
     migrate(engine)
-    assert version(engine) == "0004"
+    assert version(engine) == "0005"
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
         # Failures from before 0004 count under the CLI's client, "".
@@ -128,3 +131,118 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(sqlite_url: str
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
     dispose_engine(sqlite_url)
+
+
+# 0005: full-text search ----------------------------------------------------------------------
+
+SEARCH_TABLES = {"message_search", "search_owners"}
+
+
+def search_objects(engine: Engine) -> set[str]:
+    """Every table, virtual table, shadow table, trigger or function the search consists of."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            names = conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE name LIKE 'message\\_search%' ESCAPE '\\' "
+                    "OR name IN ('search_owners', 'chat_messages_search_delete')"
+                )
+            )
+        else:
+            names = conn.execute(
+                text(
+                    "SELECT relname FROM pg_class WHERE relname LIKE 'message\\_search%' "
+                    "OR relname LIKE 'search\\_owners%' OR relname LIKE 'ix\\_message\\_search%' "
+                    "UNION SELECT proname FROM pg_proc WHERE proname LIKE 'message\\_search%'"
+                )
+            )
+        return set(names.scalars())
+
+
+def store_at_0004(engine: Engine, user_id: str, session_id: str, *contents: str) -> None:
+    """A session with these messages, written as a 0004 app wrote them (no index)."""
+    now = utcnow()
+    with write_transaction(engine) as conn:
+        conn.execute(
+            ChatSession.__table__.insert().values(
+                user_id=user_id,
+                session_id=session_id,
+                title="",
+                ability="general knowledge",
+                created_at=now,
+                updated_at=now,
+                message_count=len(contents),
+                last_turn=1,
+            )
+        )
+        conn.execute(
+            ChatMessage.__table__.insert(),
+            [
+                {
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    "turn": 1,
+                    "role": "human" if number % 2 == 0 else "ai",
+                    "content": content,
+                    "status": "complete",
+                    "created_at": now,
+                }
+                for number, content in enumerate(contents)
+            ],
+        )
+
+
+def found(store: ChatStore, user_id: str, query: str) -> list[str]:
+    return [summary.session_id for summary in store.search_sessions(user_id, query)]
+
+
+def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine, "0004")
+    assert version(engine) == "0004"
+    assert search_objects(engine) == set()
+    store_at_0004(engine, "ada", "s1", "Qu'est-ce qu'un Éclair ?", "Un gâteau 🍰")
+    store_at_0004(engine, "bob", "s1", "私は東京に住んでいます", "Kotlin, mostly.")
+    store_at_0004(engine, "bob", "s2", "", "an empty question above")
+
+    migrate(engine)
+    assert version(engine) == "0005"
+    assert search_objects(engine) >= SEARCH_TABLES
+    if engine.dialect.name == "postgresql":
+        assert search_objects(engine) >= {"message_search_recent", "message_search_sessions"}
+    store = ChatStore(engine)
+    assert found(store, "ada", "eclair") == ["s1"]
+    assert found(store, "ada", "🍰") == ["s1"]
+    assert found(store, "bob", "東京") == ["s1"]
+    assert found(store, "bob", "kot") == ["s1"]
+    assert found(store, "bob", "empty question") == ["s2"]
+    assert found(store, "bob", "eclair") == []
+    assert found(store, "ada", "kotlin") == []
+    [hit] = store.search_sessions("ada", "gateau")
+    assert hit.snippet is not None and ("gâteau", True) in hit.snippet.parts
+    # Written after the upgrade, through the store: indexed too.
+    turn = store.begin_turn("ada", "s3", "What is a JVM?")
+    store.finish_turn(turn, "The Java Virtual Machine.")
+    assert found(store, "ada", "virtual") == ["s3"]
+
+    migrate(engine, "-1")
+    assert version(engine) == "0004"
+    assert search_objects(engine) == set()
+    with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
+        conn.execute(text("DELETE FROM chat_messages WHERE user_id = 'ada'"))
+    assert set(inspect(engine).get_table_names()) >= TABLES
+
+    migrate(engine)
+    assert found(ChatStore(engine), "bob", "東京") == ["s1"]
+    assert found(ChatStore(engine), "ada", "eclair") == []
+    dispose_engine(database_url)
+
+
+def test_downgrading_to_base_leaves_nothing_of_the_search_index(database_url: str) -> None:
+    engine = get_engine(database_url)
+    migrate(engine)
+    migrate(engine, "base")
+    assert search_objects(engine) == set()
+    dispose_engine(database_url)

@@ -215,7 +215,7 @@ def test_pages_of_sessions_cover_every_session_once_even_with_equal_timestamps(
     assert seen == session_ids(store.list_sessions("user1", limit=50))
 
 
-def test_search_matches_wildcards_and_quotes_literally_and_only_the_users_own_sessions(
+def test_search_matches_wildcards_and_quotes_in_titles_literally_and_only_the_users_own_sessions(
     store: ChatStore,
 ) -> None:
     ask(store, "user1", "percent", "Is 100% of the heap used?", "no")
@@ -226,16 +226,22 @@ def test_search_matches_wildcards_and_quotes_literally_and_only_the_users_own_se
     ask(store, "user1", "plain", "Nothing special here", "indeed")
     for session in ("percent", "underscore", "quote", "double", "backslash", "plain"):
         ask(store, "user2", session, 'Is 100% of max_heap it\'s "final" C:\\path', "x")
+    # A query of punctuation alone has no word: it is looked for in titles, literally.
     assert session_ids(store.search_sessions("user1", "%")) == ["percent"]
     assert session_ids(store.search_sessions("user1", "_")) == ["underscore"]
     assert session_ids(store.search_sessions("user1", "'")) == ["quote"]
     assert session_ids(store.search_sessions("user1", '"')) == ["double"]
     assert session_ids(store.search_sessions("user1", "\\")) == ["backslash"]
     assert session_ids(store.search_sessions("user1", "100%")) == ["percent"]
+    # In messages, punctuation separates words: "max%heap" asks for max and heap, which
+    # max_heap has, and "1%0" for the words 1 and 0..., which no message has.
     assert store.search_sessions("user1", "1%0") == []
-    assert store.search_sessions("user1", "max%heap") == []
-    assert store.search_sessions("user1", "it_s") == []
+    assert session_ids(store.search_sessions("user1", "max%heap")) == ["underscore"]
+    assert session_ids(store.search_sessions("user1", "it_s")) == ["quote"]
     assert store.search_sessions("user1", "' OR '1'='1") == []
+    # user2's six sessions all say "path": none of them is user1's.
+    assert session_ids(store.search_sessions("user1", "path")) == ["backslash"]
+    assert {s.user_id for s in store.search_sessions("user1", "final")} == {"user1"}
 
 
 def test_search_finds_titles_and_messages_ignoring_ascii_case(store: ChatStore) -> None:

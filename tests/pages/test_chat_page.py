@@ -19,6 +19,7 @@ from tests.pages.app_driver import (
     transcript,
 )
 from tests.support.openai_stub import NORMAL, SERVER_ERROR, OpenAIStub
+from ui.text import plain
 
 
 def stored_chat(
@@ -284,6 +285,44 @@ def test_search_matches_percent_and_underscore_literally(store: ChatStore, bob: 
 
     at = at.sidebar.text_input(key="session_search").input("_").run()
     assert set(sidebar_chats(at)) == {underscore}
+
+
+def test_search_shows_under_each_result_its_matching_words_in_bold_and_the_rest_as_text(
+    store: ChatStore, bob: Account
+) -> None:
+    hostile = "Use **Kotlin** or [a link](http://evil.example/x) <b>now</b> for Android"
+    chat = stored_chat(store, bob, "Which language?", title="Languages", answer=hostile)
+    titled = stored_chat(store, bob, "Anything", title="Kotlin notes")
+    at = signed_in("bob")
+
+    at = at.sidebar.text_input(key="session_search").input("kotlin").run()
+
+    assert not at.exception
+    assert set(sidebar_chats(at)) == {chat, titled}
+    captions = [caption.value for caption in at.sidebar.caption]
+    # The match is bold; every mark the stored text carried is escaped, so it is drawn as the
+    # characters typed: no bold of its own, no link, no HTML.
+    [snippet] = [caption for caption in captions if "Kotlin" in caption]
+    assert snippet == (
+        plain("Use **")
+        + "**Kotlin**"
+        + plain("** or [a link](http://evil.example/x) <b>now</b> for Android")
+    )
+    assert "<b>" not in snippet and "](" not in snippet
+    # The title-only hit has no snippet under it.
+    assert len([caption for caption in captions if caption == snippet]) == 1
+
+
+def test_a_search_too_long_says_why_instead_of_failing(store: ChatStore, bob: Account) -> None:
+    stored_chat(store, bob, "Kotlin coroutines?")
+    at = signed_in("bob")
+
+    at = at.sidebar.text_input(key="session_search").input("kotlin " * 40).run()
+
+    assert not at.exception
+    assert errors(at) == []
+    assert sidebar_chats(at) == {}
+    assert any("the limit is 200" in caption.value for caption in at.sidebar.caption)
 
 
 def test_another_users_session_id_in_the_url_shows_nothing_of_theirs(

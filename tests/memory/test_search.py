@@ -1,0 +1,435 @@
+"""Search on SQLite (FTS5) and PostgreSQL (tsvector): words whatever their case and accents,
+CJK phrases, emoji, a prefix on the last word, FTS syntax as plain text, one user's chats only,
+snippets from the original text, and an index that never disagrees with the messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select, text, update
+
+from database import write_transaction
+from memory import ChatStore, InvalidContent
+from memory.erasure import delete_user_content
+from memory.export import export_user_json, import_user_json
+from memory.models import ChatMessage, ChatSession
+from memory.retention import purge_expired, set_retention_days
+from memory.search import (
+    SNIPPET_CHARS,
+    build_snippet,
+    indexed_terms,
+    normalise,
+    parse_query,
+    search_owners,
+    tokens_with_offsets,
+)
+
+
+@pytest.fixture
+def store(engine: Engine) -> ChatStore:
+    return ChatStore(engine)
+
+
+def ask(store: ChatStore, user: str, session: str, question: str, answer: str = "ok") -> None:
+    """One turn; a new session gets the title "—", so that only its messages can match."""
+    if store.get_session(user, session) is None:
+        store.create_session(user, session_id=session, title="—")
+    turn = store.begin_turn(user, session, question)
+    store.finish_turn(turn, answer)
+
+
+def found(store: ChatStore, user: str, query: str, limit: int = 50) -> list[str]:
+    summaries = store.search_sessions(user, query, limit=limit)
+    assert all(summary.user_id == user for summary in summaries)
+    return [summary.session_id for summary in summaries]
+
+
+def index_size(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(text("SELECT count(*) FROM message_search")) or 0)
+
+
+def assert_index_matches_messages(engine: Engine) -> None:
+    """One index entry per message that has a word, and none for a message that is gone."""
+    with engine.connect() as conn:
+        contents = conn.scalars(select(ChatMessage.content)).all()
+    assert index_size(engine) == sum(1 for content in contents if normalise(content))
+
+
+# Words ----------------------------------------------------------------------------------------
+
+
+def test_words_match_whatever_their_case_and_accents(store: ChatStore) -> None:
+    ask(store, "user1", "fr", "Qu'est-ce qu'un Éclair ?", "Un gâteau.")
+    ask(store, "user1", "de", "Was ist STRASSE?", "Eine Straße.")
+    ask(store, "user1", "el", "Τι είναι το ΑΘΗΝΑ;", "Η Αθήνα.")  # noqa: RUF001 (Greek on purpose)
+    ask(store, "user1", "other", "Nothing of the kind", "no")
+    for query in ("eclair", "ÉCLAIR", "éclair", "Eclair", "GATEAU", "gâteau"):
+        assert found(store, "user1", query) == ["fr"], query
+    for query in ("strasse", "Straße", "STRASSE", "straße"):
+        assert found(store, "user1", query) == ["de"], query
+    assert found(store, "user1", "αθηνα") == ["el"]
+    assert found(store, "user1", "clair") == []  # whole words, not any substring
+
+
+def test_every_word_must_be_in_one_message(store: ChatStore) -> None:
+    ask(store, "user1", "apart", "Is Java verbose?", "Kotlin is terse.")
+    ask(store, "user1", "together", "Java or Kotlin for Android?", "Either.")
+    assert found(store, "user1", "java kotlin") == ["together"]
+    assert sorted(found(store, "user1", "java")) == ["apart", "together"]
+
+
+def test_the_last_word_also_matches_as_a_prefix_and_the_others_only_whole(
+    store: ChatStore,
+) -> None:
+    ask(store, "user1", "jvm", "What is the JVM?", "The Java Virtual Machine.")
+    assert found(store, "user1", "jav") == ["jvm"]
+    assert found(store, "user1", "virtual mach") == ["jvm"]
+    assert found(store, "user1", "java virt") == ["jvm"]
+    assert found(store, "user1", "jav virtual") == []
+    assert found(store, "user1", "machines") == []
+
+
+def test_a_cjk_phrase_is_found_inside_a_sentence_and_only_in_its_order(
+    store: ChatStore,
+) -> None:
+    ask(store, "user1", "tokyo", "私は東京に住んでいます", "いいですね")
+    ask(store, "user1", "kyoto", "京都と東北", "遠いです")  # 京 and 東, never 東京
+    ask(store, "user1", "korean", "나는 한국어를 배워요", "좋아요")
+    ask(store, "user1", "kana", "ガスの料金", "高い")
+    assert found(store, "user1", "東京") == ["tokyo"]
+    assert found(store, "user1", "住んで") == ["tokyo"]
+    assert found(store, "user1", "東京に住") == ["tokyo"]
+    assert found(store, "user1", "京東") == []
+    assert sorted(found(store, "user1", "京")) == ["kyoto", "tokyo"]
+    assert found(store, "user1", "한국어") == ["korean"]
+    assert found(store, "user1", "ｶﾞｽ") == ["kana"]  # halfwidth katakana, as NFKC reads it
+    assert found(store, "user1", "カス") == []  # a voicing mark is a letter, not an accent
+
+
+def test_an_emoji_finds_that_emoji(store: ChatStore) -> None:
+    ask(store, "user1", "elephant", "Why 🐘?", "Postgres.")
+    ask(store, "user1", "snake", "Why 🐍?", "Python.")
+    ask(store, "user1", "france", "Paris 🇫🇷", "oui")
+    ask(store, "user1", "finland", "Helsinki 🇫🇮", "kyllä")
+    assert found(store, "user1", "🐘") == ["elephant"]
+    assert found(store, "user1", "🐍") == ["snake"]
+    assert found(store, "user1", "🇫🇷") == ["france"]
+    assert found(store, "user1", "why 🐘") == ["elephant"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "*", "-x", "NEAR(a b)", "a:b", "^a", "(a", "a AND", "OR", "'", "\\", "a OR b", '"a',
+     "terms:a", "{a b}", "a + b", "NOT a", "a & b | !c", "a <-> b", "a:*", "''", "(", ")"],
+)  # fmt: skip
+def test_fts_syntax_in_a_query_is_plain_text_and_never_an_error(
+    store: ChatStore, query: str
+) -> None:
+    ask(store, "user1", "syntax", "NEAR(a b) and a:b or ^a (a -x * terms", "NOT c <-> b")
+    ask(store, "user1", "plain", "Nothing special here", "none")
+    # Every word of these queries is in the first session: it is found, or nothing is.
+    assert found(store, "user1", query) in ([], ["syntax"])
+
+
+def test_syntax_words_are_found_as_the_words_they_are(store: ChatStore) -> None:
+    ask(store, "user1", "near", "Is NEAR a keyword?", "In FTS5.")
+    ask(store, "user1", "colon", "Set a:b in the config", "done")
+    assert found(store, "user1", "NEAR(keyword)") == ["near"]
+    assert found(store, "user1", "a:b") == ["colon"]
+    assert found(store, "user1", '"config"') == ["colon"]
+
+
+def test_another_users_matching_message_never_appears_even_under_the_same_session_id(
+    store: ChatStore,
+) -> None:
+    ask(store, "user1", "s1", "A public question", "public answer")
+    ask(store, "user2", "s1", "A secret question", "secret answer")
+    ask(store, "user2", "s2", "Another secret", "yes")
+    assert found(store, "user1", "secret") == []
+    assert found(store, "user1", "secr") == []
+    assert found(store, "user1", "question") == ["s1"]
+    [summary] = store.search_sessions("user1", "question")
+    assert summary.snippet is not None and "secret" not in summary.snippet.text
+    assert sorted(found(store, "user2", "secret")) == ["s1", "s2"]
+    assert found(store, "nobody", "question") == []
+
+
+# Results --------------------------------------------------------------------------------------
+
+
+def test_results_come_newest_first_and_the_limit_is_kept(store: ChatStore) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        ask(store, "user1", name, f"kotlin question {name}", "answer")
+    ask(store, "user1", "quiet", "unrelated", "answer")
+    assert found(store, "user1", "kotlin") == ["e", "d", "c", "b", "a"]
+    ask(store, "user1", "b", "kotlin again", "answer")
+    assert found(store, "user1", "kotlin") == ["b", "e", "d", "c", "a"]
+    assert found(store, "user1", "kotlin", limit=2) == ["b", "e"]
+    ask(store, "user1", "quiet", "still unrelated", "answer")  # newer, but not a match
+    assert found(store, "user1", "kotlin", limit=1) == ["b"]
+
+
+def test_title_hits_and_message_hits_are_merged_by_time(engine: Engine, store: ChatStore) -> None:
+    ask(store, "user1", "in-message", "Tell me about Kotlin", "A language.")
+    store.create_session("user1", session_id="in-title", title="My Kotlin notes")
+    ask(store, "user1", "both", "Kotlin again", "Sure.")
+    store.rename_session("user1", "both", "Kotlin, the second time")
+    assert found(store, "user1", "kotlin") == ["both", "in-title", "in-message"]
+    # A title hit is dated by the session's update, a message hit by the matching message.
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(ChatSession)
+            .where(ChatSession.user_id == "user1", ChatSession.session_id == "in-title")
+            .values(updated_at=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+    assert found(store, "user1", "kotlin") == ["both", "in-message", "in-title"]
+    summaries = {s.session_id: s for s in store.search_sessions("user1", "kotlin")}
+    assert summaries["in-title"].snippet is None
+    assert summaries["in-message"].snippet is not None
+
+
+def test_a_query_without_words_searches_titles_literally(store: ChatStore) -> None:
+    store.create_session("user1", session_id="percent", title="100% sure")
+    store.create_session("user1", session_id="underscore", title="snake_case names")
+    ask(store, "user1", "message-only", "Is it 100% or 50_50?", "both")
+    assert found(store, "user1", "%") == ["percent"]
+    assert found(store, "user1", "_") == ["underscore"]
+    assert found(store, "user1", "-- ?!") == []
+
+
+def test_the_snippet_marks_each_match_and_is_cut_from_the_original_text(
+    store: ChatStore,
+) -> None:
+    long = "Intro words. " * 20 + "Qu'est-ce qu'un ÉCLAIR, dis-moi ? " + "Then more text. " * 20
+    ask(store, "user1", "s1", "A question", long)
+    [summary] = store.search_sessions("user1", "eclair")
+    snippet = summary.snippet
+    assert snippet is not None
+    assert ("ÉCLAIR", True) in snippet.parts
+    assert [part for part, is_match in snippet.parts if is_match] == ["ÉCLAIR"]
+    assert snippet.text.startswith("…") and snippet.text.endswith("…")
+    assert len(snippet.text) <= SNIPPET_CHARS + 2
+    assert snippet.text.strip("…") in " ".join(long.split())
+
+
+def test_the_snippet_comes_from_the_newest_matching_message(store: ChatStore) -> None:
+    ask(store, "user1", "s1", "Kotlin at first", "yes")
+    ask(store, "user1", "s1", "Kotlin later on", "yes")
+    ask(store, "user1", "s1", "Something else entirely", "no")
+    [summary] = store.search_sessions("user1", "kotlin")
+    assert summary.snippet is not None
+    assert summary.snippet.parts == (("Kotlin", True), (" later on", False))
+
+
+def test_a_cjk_snippet_marks_the_phrase_not_its_characters_elsewhere() -> None:
+    snippet = build_snippet("京都の東、私は東京に住んでいます", parse_query("東京"))
+    assert [part for part, is_match in snippet.parts if is_match] == ["東京"]
+    assert snippet.text == "京都の東、私は東京に住んでいます"
+
+
+# Hostile queries -----------------------------------------------------------------------------
+
+
+def test_a_query_over_the_title_limit_is_refused_with_a_clear_sentence(store: ChatStore) -> None:
+    with pytest.raises(InvalidContent, match="201 characters long; the limit is 200"):
+        store.search_sessions("user1", "x" * 201)
+    assert store.search_sessions("user1", "x" * 200) == []
+
+
+def test_a_tab_or_newline_in_a_query_is_a_space(store: ChatStore) -> None:
+    ask(store, "user1", "s1", "The Java Virtual Machine", "yes")
+    store.create_session("user1", session_id="s2", title="Garbage collection")
+    assert found(store, "user1", "virtual\tmachine") == ["s1"]
+    assert found(store, "user1", "virtual\nmachine\r\n") == ["s1"]
+    assert found(store, "user1", "garbage\tcollection") == ["s2"]
+    assert found(store, "user1", "\x00virtual\x07") == ["s1"]
+
+
+# The index never disagrees with the messages --------------------------------------------------
+
+
+def test_a_deleted_session_is_no_longer_found(engine: Engine, store: ChatStore) -> None:
+    ask(store, "user1", "doomed", "Tell me about marmalade", "Oranges.")
+    ask(store, "user1", "kept", "Tell me about jam", "Berries.")
+    store.delete_session("user1", "doomed")
+    assert found(store, "user1", "marmalade") == []
+    assert found(store, "user1", "oranges") == []
+    assert found(store, "user1", "jam") == ["kept"]
+    assert found(store, "user1", "tell") == ["kept"]
+    assert_index_matches_messages(engine)
+
+
+def test_a_session_deleted_by_another_tool_through_the_cascade_leaves_the_index(
+    engine: Engine, store: ChatStore
+) -> None:
+    ask(store, "user1", "doomed", "Marmalade?", "Oranges.")
+    ask(store, "user1", "kept", "Jam?", "Berries.")
+    with write_transaction(engine) as conn:
+        conn.execute(text("DELETE FROM chat_sessions WHERE session_id = 'doomed'"))
+    assert found(store, "user1", "marmalade") == []
+    assert found(store, "user1", "jam") == ["kept"]
+    assert_index_matches_messages(engine)
+
+
+def test_erasing_an_account_leaves_no_index_entry_nor_owner_key(
+    engine: Engine, store: ChatStore
+) -> None:
+    ask(store, "alice", "s1", "Alice's marmalade", "Oranges.")
+    ask(store, "alice", "s2", "Alice's jam", "Berries.")
+    ask(store, "bob", "s1", "Bob's marmalade", "Lemons.")
+    delete_user_content(store, user_id="alice")
+    assert found(store, "alice", "marmalade") == []
+    assert found(store, "alice", "jam") == []
+    assert found(store, "bob", "marmalade") == ["s1"]
+    assert found(store, "bob", "lemons") == ["s1"]
+    with engine.connect() as conn:
+        owners = conn.scalars(select(search_owners.c.user_id)).all()
+    assert owners == ["bob"]
+    assert_index_matches_messages(engine)
+    # The same user id writing again gets a fresh key and is found again.
+    ask(store, "alice", "s3", "Alice returns with quince", "ok")
+    assert found(store, "alice", "quince") == ["s3"]
+    assert found(store, "alice", "marmalade") == []
+
+
+def test_a_retention_purge_removes_the_purged_sessions_from_the_index(
+    engine: Engine, store: ChatStore
+) -> None:
+    ask(store, "user1", "old", "Ancient marmalade", "Oranges.")
+    ask(store, "user1", "new", "Fresh jam", "Berries.")
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(ChatSession)
+            .where(ChatSession.session_id == "old")
+            .values(updated_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    set_retention_days(engine, days=30)
+    purge_expired(store, now=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=31))
+    assert found(store, "user1", "marmalade") == []
+    assert found(store, "user1", "oranges") == []
+    assert found(store, "user1", "jam") == ["new"]
+    assert_index_matches_messages(engine)
+
+
+def test_retry_replaces_the_answer_in_the_index(engine: Engine, store: ChatStore) -> None:
+    ask(store, "user1", "s1", "Which fruit?", "A banana.")
+    assert found(store, "user1", "banana") == ["s1"]
+    turn = store.reopen_last_turn("user1", "s1")
+    assert turn is not None
+    assert found(store, "user1", "banana") == []
+    assert found(store, "user1", "fruit") == ["s1"]
+    store.finish_turn(turn, "A cherry.", status="interrupted")
+    assert found(store, "user1", "cherry") == ["s1"]
+    store.finish_turn(turn, "A plum.")  # finishing again replaces the answer
+    assert found(store, "user1", "cherry") == []
+    assert found(store, "user1", "banana") == []
+    assert found(store, "user1", "plum") == ["s1"]
+    assert_index_matches_messages(engine)
+
+
+def test_clearing_a_session_removes_its_words(engine: Engine, store: ChatStore) -> None:
+    ask(store, "user1", "s1", "Marmalade?", "Oranges.")
+    ask(store, "user1", "s2", "Jam?", "Berries.")
+    store.clear_session("user1", "s1")
+    assert found(store, "user1", "marmalade") == []
+    assert found(store, "user1", "jam") == ["s2"]
+    ask(store, "user1", "s1", "Quince now", "ok")
+    assert found(store, "user1", "quince") == ["s1"]
+    assert_index_matches_messages(engine)
+
+
+def test_imported_messages_are_found_and_only_by_their_new_owner(
+    engine: Engine, store: ChatStore
+) -> None:
+    ask(store, "alice", "s1", "Tell me about marmalade", "Oranges 🍊.")
+    ask(store, "alice", "s2", "Tell me about jam", "Berries.")
+    exported = export_user_json(store, user_id="alice")
+    delete_user_content(store, user_id="alice")
+    assert import_user_json(store, user_id="bob", data=exported) == 2
+    assert found(store, "bob", "marmalade") == ["s1"]
+    assert found(store, "bob", "🍊") == ["s1"]
+    assert sorted(found(store, "bob", "tell")) == ["s1", "s2"]
+    assert found(store, "alice", "marmalade") == []
+    assert_index_matches_messages(engine)
+    # Appended through the LangChain adapter's path: indexed too.
+    store.append_messages("bob", "s2", [("human", "and quince?"), ("ai", "also")])
+    assert found(store, "bob", "quince") == ["s2"]
+    assert_index_matches_messages(engine)
+
+
+def test_each_engine_indexes_exactly_the_normalisers_terms(
+    engine: Engine, store: ChatStore
+) -> None:
+    """The engine's own tokenizer splits the stored terms only at our spaces: what is indexed
+    is what the normaliser made, in any script."""
+    content = "Éclair ﬁle ½ 東京に ｶﾞｽ 한국어 हिन्दी 1️⃣ 🇫🇷 👩‍👩‍👧 1e5 0x1F co\xadoperate"
+    ask(store, "user1", "s1", content, "")
+    with engine.connect() as conn:
+        key = conn.scalar(select(search_owners.c.key))
+        expected = indexed_terms(key, content).split()
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE VIRTUAL TABLE temp.terms USING fts5vocab(main, message_search, instance)"
+            )
+            stored = conn.execute(
+                text("SELECT term FROM temp.terms GROUP BY term ORDER BY min(offset)")
+            ).scalars()
+        else:
+            stored = conn.execute(
+                text("SELECT lexeme FROM message_search, unnest(terms) ORDER BY positions[1]")
+            ).scalars()
+        assert list(stored) == list(dict.fromkeys(expected))
+
+
+# The normaliser ------------------------------------------------------------------------------
+
+
+def test_every_token_points_at_its_own_text_in_the_original() -> None:
+    content = "Cafe\u0301 ÉCLAIR ﬁle 東京 ｶﾞｽ 🇫🇷 1️⃣ Straße"
+    assert [(token.text, content[token.start : token.end]) for token in tokens_with_offsets(content)] == [
+        ("cafe", "Cafe\u0301"),
+        ("eclair", "ÉCLAIR"),
+        ("file", "ﬁle"),
+        ("東", "東"),
+        ("京", "京"),
+        ("ガ", "ｶﾞ"),
+        ("ス", "ｽ"),
+        ("emoji1f1ebx1f1f7", "🇫🇷"),
+        ("emoji31x20e3", "1️⃣"),
+        ("strasse", "Straße"),
+    ]  # fmt: skip
+
+
+def test_punctuation_and_control_characters_separate_words() -> None:
+    assert normalise('NEAR(a b) "q" -x a:b ^a\t(c\nAND OR \\ \' *') == [
+        "near", "a", "b", "q", "x", "a", "b", "a", "c", "and", "or",
+    ]  # fmt: skip
+    assert normalise("%_ --- ?!") == []
+
+
+def test_the_query_keeps_phrases_and_a_prefix_only_on_a_last_word() -> None:
+    query = parse_query("東京 java jav")
+    assert [(part.tokens, part.prefix) for part in query.parts] == [
+        (("東", "京"), False),
+        (("java",), False),
+        (("jav",), True),
+    ]
+    assert [part.prefix for part in parse_query("java 東京").parts] == [False, False]
+    assert [part.prefix for part in parse_query("java 😀").parts] == [False, False]
+    assert [(p.tokens, p.prefix) for p in parse_query("java java").parts] == [(("java",), False)]
+
+
+def test_a_message_of_nearly_every_han_character_is_stored_and_found(
+    engine: Engine, store: ChatStore
+) -> None:
+    """PostgreSQL refuses a tsvector over 1 MiB of words: such a message is still stored, and
+    indexed as far as the limit allows, on both engines alike."""
+    with write_transaction(engine) as conn:  # a long key makes every indexed word longer
+        conn.execute(search_owners.insert().values(user_id="user1", key=9_999_999))
+    han = "".join(map(chr, range(0x4E00, 0x9FFF))) + "".join(map(chr, range(0x20000, 0x33500)))
+    han = han[:100_000]
+    ask(store, "user1", "s1", han)
+    assert found(store, "user1", "一丁") == ["s1"]
+    assert 0 < len(indexed_terms(9_999_999, han).split()) < len(han)
