@@ -12,26 +12,31 @@ Sessions come oldest first, messages in conversation order (turn, then storage o
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, and_, select
 
+import settings
 from database import utcnow, write_transaction
-from memory.errors import InvalidContent, InvalidId
+from database.outages import module_outages_raise
+from memory.errors import ImportTooLarge, InvalidContent, StoreUnavailable
+from memory.export_format import EXPORT_FORMAT, Export, parse_export
 from memory.models import ChatMessage, ChatSession
-from memory.store import COMPLETE, DEFAULT_ABILITY, INTERRUPTED, ROLES, ChatStore, new_session_id
+from memory.search import index_messages
+from memory.store import COMPLETE, DEFAULT_ABILITY, INTERRUPTED, ChatStore, new_session_id
 from memory.validation import (
-    MAX_ABILITY_CHARS,
-    MAX_TITLE_CHARS,
-    check_content,
     check_id,
-    check_label,
 )
 
-EXPORT_FORMAT = "isolated-chat/1"
+# One import file's caps, documented in the README; the operator sets MAX_IMPORT_MB and
+# MAX_IMPORT_MESSAGES. A file is refused by size before it is parsed.
+DEFAULT_MAX_IMPORT_MB = 20
+DEFAULT_MAX_IMPORT_MESSAGES = 50_000
 STATUSES = (COMPLETE, INTERRUPTED)
 ROLE_NAMES = {"human": "User", "ai": "Assistant", "system": "System"}
 # Rows per INSERT / ids per IN list: well under both engines' bound-parameter limits.
@@ -39,6 +44,12 @@ _BATCH = 500
 
 _sessions = ChatSession.__table__
 _messages = ChatMessage.__table__
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    max_bytes: int
+    max_messages: int
 
 
 def _iso(moment: datetime) -> str:
@@ -165,104 +176,19 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
 # Import -------------------------------------------------------------------------------------
 
 
-def _field(record: dict[str, Any], key: str, where: str) -> Any:
-    if key not in record:
-        raise InvalidContent(f"{where}: the field {key!r} is missing")
-    return record[key]
-
-
-def _time(value: object, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidContent(f"{where}: expected an ISO-8601 time string, got {value!r}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidContent(f"{where}: {value!r} is not an ISO-8601 time") from None
-    if moment.tzinfo is None:
-        raise InvalidContent(f"{where}: {value!r} has no time zone (exports are in UTC)")
-    return moment.astimezone(UTC)
-
-
-def _record(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidContent(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidContent(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _checked(check, where: str, *args: Any) -> Any:
-    # Re-raise the store's own checks with the place in the file, so the message says where.
-    try:
-        return check(*args)
-    except (InvalidContent, InvalidId) as error:
-        raise InvalidContent(f"{where}: {error}") from None
-
-
-def _parse_message(value: object, where: str) -> dict[str, Any]:
-    record = _record(value, where)
-    turn = _field(record, "turn", where)
-    if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
-        raise InvalidContent(f"{where}.turn: expected a whole number >= 0, got {turn!r}")
-    role = _field(record, "role", where)
-    if role not in ROLES:
-        raise InvalidContent(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}")
-    status = _field(record, "status", where)
-    if status not in STATUSES:
-        raise InvalidContent(f"{where}.status: {status!r} is not one of {', '.join(STATUSES)}")
-    return {
-        "turn": turn,
-        "role": role,
-        "content": _checked(check_content, f"{where}.content", _field(record, "content", where)),
-        "status": status,
-        "created_at": _time(_field(record, "created_at", where), f"{where}.created_at"),
-    }
-
-
-def _parse_session(value: object, where: str) -> dict[str, Any]:
-    record = _record(value, where)
-    messages = [
-        _parse_message(message, f"{where}.messages[{index}]")
-        for index, message in enumerate(
-            _list(_field(record, "messages", where), f"{where}.messages")
-        )
-    ]
-    # Stable: messages of one turn keep their order in the file, which is the stored order.
-    messages.sort(key=lambda message: message["turn"])
-    ability = _checked(
-        check_label,
-        f"{where}.ability",
-        _field(record, "ability", where),
-        "ability",
-        MAX_ABILITY_CHARS,
-    )
-    return {
-        "session_id": _checked(
-            check_id, f"{where}.session_id", _field(record, "session_id", where), "session_id"
-        ),
-        "title": _checked(
-            check_label, f"{where}.title", _field(record, "title", where), "title", MAX_TITLE_CHARS
-        ),
-        "ability": ability or DEFAULT_ABILITY,
-        "created_at": _time(_field(record, "created_at", where), f"{where}.created_at"),
-        "updated_at": _time(_field(record, "updated_at", where), f"{where}.updated_at"),
-        "messages": messages,
-    }
-
-
-def _parse_export(data: object) -> list[dict[str, Any]]:
-    record = _record(data, "the export")
-    if record.get("format") != EXPORT_FORMAT:
-        raise InvalidContent(
-            f"not an {EXPORT_FORMAT} export: its format is {record.get('format')!r}"
-        )
+def _sessions_of(export: Export) -> list[dict[str, Any]]:
+    """The export's sessions as rows to insert, each chat's messages in turn order (stable:
+    messages of one turn keep their order in the file, which is the stored order)."""
     return [
-        _parse_session(session, f"sessions[{index}]")
-        for index, session in enumerate(_list(_field(record, "sessions", "the export"), "sessions"))
+        {
+            **session.model_dump(exclude={"messages"}),
+            "ability": session.ability or DEFAULT_ABILITY,
+            "messages": sorted(
+                (message.model_dump() for message in session.messages),
+                key=lambda message: message["turn"],
+            ),
+        }
+        for session in export.sessions
     ]
 
 
@@ -286,12 +212,71 @@ def _insert_in_batches(conn: Connection, table, rows: list[dict[str, Any]]) -> N
         conn.execute(table.insert(), rows[start : start + _BATCH])
 
 
+def import_limits() -> ImportLimits:
+    """The operator's caps on one import file (MAX_IMPORT_MB, MAX_IMPORT_MESSAGES)."""
+    return ImportLimits(
+        max_bytes=settings.get_int("MAX_IMPORT_MB", DEFAULT_MAX_IMPORT_MB) * 1024 * 1024,
+        max_messages=settings.get_int("MAX_IMPORT_MESSAGES", DEFAULT_MAX_IMPORT_MESSAGES),
+    )
+
+
+def read_export_file(stream: BinaryIO, *, max_bytes: int | None = None) -> Any:
+    """Parse an uploaded export file. A file larger than `max_bytes` (default: the operator's
+    MAX_IMPORT_MB) is refused after reading one byte past the cap and before any parsing."""
+    limit = import_limits().max_bytes if max_bytes is None else max_bytes
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ImportTooLarge(
+            f"the file is larger than {_size(limit)}, the most one import may be. Split it, "
+            "or ask your administrator."
+        )
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidContent("the file is not UTF-8 text, so it is not an export") from None
+    except json.JSONDecodeError as error:
+        raise InvalidContent(f"the file is not valid JSON ({error})") from None
+    except RecursionError:
+        raise InvalidContent("the file is nested too deeply to be an export") from None
+
+
+def check_import_size(
+    data: Any, *, max_messages_per_chat: int, max_messages: int | None = None
+) -> None:
+    """Refuse an export holding more messages than one import may, or a chat longer than one
+    chat may be, from the lengths of its lists alone."""
+    limit = import_limits().max_messages if max_messages is None else max_messages
+    sessions = data.get("sessions") if isinstance(data, dict) else None
+    if not isinstance(sessions, list):
+        return  # not an export at all: parse_export says what is wrong with it
+    total = 0
+    for index, session in enumerate(sessions):
+        messages = session.get("messages") if isinstance(session, dict) else None
+        count = len(messages) if isinstance(messages, list) else 0
+        if count > max_messages_per_chat:
+            raise ImportTooLarge(
+                f"chat {index + 1} of the file holds {count:,} messages; one chat may hold at "
+                f"most {max_messages_per_chat:,}"
+            )
+        total += count
+        if total > limit:
+            raise ImportTooLarge(
+                f"the file holds more than {limit:,} messages, the most one import may hold"
+            )
+
+
+def _size(byte_count: int) -> str:
+    return f"{byte_count / (1024 * 1024):,.0f} MB"
+
+
 def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) -> int:
     """Store the sessions of an `export_user_json` dict under `user_id`, exactly as exported;
     all or nothing. A session id the user already has gets a new id. Returns sessions imported."""
     check_id(user_id, "user_id")
+    # Counted on the raw structure, before a single message is checked or copied.
+    check_import_size(data, max_messages_per_chat=store.max_messages_per_chat)
     # Everything is checked before the write transaction starts: a bad file never holds a lock.
-    sessions = _parse_export(data)
+    sessions = _sessions_of(parse_export(data))
     if not sessions:
         return 0
     session_rows: list[dict[str, Any]] = []
@@ -321,13 +306,29 @@ def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) ->
                 {"user_id": user_id, "session_id": session_id, **message} for message in messages
             ]
         _insert_in_batches(conn, _sessions, session_rows)
-        _insert_in_batches(conn, _messages, message_rows)
+        # Each batch of messages is indexed for search in this same transaction.
+        for start in range(0, len(message_rows), _BATCH):
+            batch = message_rows[start : start + _BATCH]
+            ids = conn.execute(
+                _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True), batch
+            ).scalars()
+            index_messages(
+                conn, [(i, user_id, row["content"]) for i, row in zip(ids, batch, strict=True)]
+            )
     return len(session_rows)
+
+
+# Every public function here reports an unreachable database as StoreUnavailable.
+module_outages_raise(globals(), StoreUnavailable)
 
 
 __all__ = [
     "EXPORT_FORMAT",
+    "ImportLimits",
+    "check_import_size",
     "export_user_json",
     "export_user_markdown",
+    "import_limits",
     "import_user_json",
+    "read_export_file",
 ]

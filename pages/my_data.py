@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import streamlit as st
 
 import accounts
 import audit
-from memory import InvalidContent
+from memory import InvalidContent, StoreUnavailable
 from memory.erasure import delete_user_content
-from memory.export import import_user_json
+from memory.export import import_limits, import_user_json, read_export_file
 from ui.auth import browser_token, client_address, current_account, end_session
 from ui.resources import chat_store
 from web.routes import MY_CHATS_JSON_PATH, MY_CHATS_MARKDOWN_PATH
@@ -43,7 +41,7 @@ if views:
                     "when (UTC)": event.at,
                     "administrator": admins.get(event.actor_id or "", ""),
                     "chat": titles.get(event.session_id or "", ""),
-                    "reason": event.reason,
+                    "reason": audit.show_invisible(event.reason),
                 }
                 for event in views
             ]
@@ -65,12 +63,23 @@ right.link_button(
 )
 
 st.subheader("Import chats")
+limits = import_limits()
+st.caption(
+    f"Up to {limits.max_bytes // (1024 * 1024):,} MB and {limits.max_messages:,} messages per "
+    f"file, and {store.max_messages_per_chat:,} messages per chat."
+)
 with st.form("import", clear_on_submit=True):
-    upload = st.file_uploader("A JSON file downloaded from this app", type=["json"])
+    upload = st.file_uploader(
+        "A JSON file downloaded from this app",
+        type=["json"],
+        # The browser refuses a larger file before sending it; read_export_file checks again.
+        max_upload_size=max(1, limits.max_bytes // (1024 * 1024)),
+    )
     if st.form_submit_button("Import") and upload is not None:
         try:
-            imported = import_user_json(store, user_id=account.id, data=json.load(upload))
-        except (InvalidContent, json.JSONDecodeError, UnicodeDecodeError) as error:
+            data = read_export_file(upload, max_bytes=limits.max_bytes)
+            imported = import_user_json(store, user_id=account.id, data=data)
+        except InvalidContent as error:
             st.error(f"Nothing was imported: {error}")
         else:
             st.success(f"Imported {imported} chats.")
@@ -104,7 +113,7 @@ with st.form("erase"):
                 accounts.ensure_deletable(engine, user_id=account.id)
                 erased = delete_user_content(store, user_id=account.id)
                 accounts.delete_account(engine, user_id=account.id)
-            except accounts.AccountError as error:
+            except (accounts.AccountError, StoreUnavailable) as error:
                 st.error(str(error))
             else:
                 audit.record(

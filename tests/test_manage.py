@@ -290,7 +290,7 @@ def test_export_of_an_unknown_user_fails(manage) -> None:
         ('{"format": "other/1", "sessions": []}', "not an isolated-chat/1 export"),
         (
             '{"format": "isolated-chat/1", "sessions": [{"session_id": "s"}]}',
-            "sessions[0]: the field",
+            "sessions[0].title: the field is missing",
         ),
     ],
 )
