@@ -145,15 +145,16 @@ with histories_tab:
         st.error("No such user.")
     if owner is not None:
         sessions = store.list_sessions(owner.id, limit=200)
+        # Before a reason, only what identifies a chat without revealing it: the title and the
+        # specialty are the user's words, and a session id may be too (an import keeps it).
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "ability": summary.ability,
+                        "chat": audit.chat_handle(owner.id, summary.session_id),
                         "created": summary.created_at,
                         "updated": summary.updated_at,
                         "messages": summary.message_count,
-                        "session id": summary.session_id,
                     }
                     for summary in sessions
                 ]
@@ -165,9 +166,9 @@ with histories_tab:
             choice = st.selectbox(
                 "Session",
                 sessions,
-                # Not the title: it is the user's first question, content shown only with a reason.
                 format_func=lambda summary: (
-                    f"{summary.session_id} · started {summary.created_at:%Y-%m-%d %H:%M} UTC"
+                    f"{audit.chat_handle(owner.id, summary.session_id)} · started "
+                    f"{summary.created_at:%Y-%m-%d %H:%M} UTC · {summary.message_count} messages"
                 ),
             )
             reason = st.text_input("Reason for opening it (recorded, shown to the user)")
@@ -175,24 +176,27 @@ with histories_tab:
         if opened:
             if choice is None:
                 st.error("Choose a session.")
-            elif not reason.strip():
-                st.error("Give a reason first: nothing is shown without one.")
             else:
-                audit.record(
-                    engine,
-                    actor_id=admin.id,
-                    action=audit.HISTORY_VIEWED,
-                    subject_user_id=owner.id,
-                    session_id=choice.session_id,
-                    reason=reason.strip(),
-                )
-                st.subheader(plain(choice.title or "New chat"))
-                for message in store.load_messages(owner.id, choice.session_id):
-                    st.markdown(
-                        f"**{message.role}** · {message.created_at:%Y-%m-%d %H:%M:%S} UTC"
-                        + (" · interrupted" if message.status == "interrupted" else "")
+                try:
+                    audit.record(
+                        engine,
+                        actor_id=admin.id,
+                        action=audit.HISTORY_VIEWED,
+                        subject_user_id=owner.id,
+                        session_id=choice.session_id,
+                        reason=reason,
                     )
-                    st.text(message.content)
+                except audit.AuditError as error:
+                    st.error(f"Nothing is shown: {error}.")
+                else:
+                    st.subheader(plain(choice.title or "New chat"))
+                    st.caption(f"Assistant specialized in {plain(choice.ability)}")
+                    for message in store.load_messages(owner.id, choice.session_id):
+                        st.markdown(
+                            f"**{message.role}** · {message.created_at:%Y-%m-%d %H:%M:%S} UTC"
+                            + (" · interrupted" if message.status == "interrupted" else "")
+                        )
+                        st.text(message.content)
 
 with audit_tab:
     filter_columns = st.columns(3)
@@ -223,8 +227,12 @@ with audit_tab:
                     "Admin": name_of(event.actor_id),
                     "Action": event.action,
                     "Owner": name_of(event.subject_user_id),
-                    "Reason": event.reason,
-                    "Chat": event.session_id or "",
+                    "Reason": audit.show_invisible(event.reason),
+                    "Chat": (
+                        audit.chat_handle(event.subject_user_id or "", event.session_id)
+                        if event.session_id
+                        else ""
+                    ),
                     "Detail": event.detail,
                 }
                 for event in events

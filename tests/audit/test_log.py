@@ -33,6 +33,7 @@ def test_a_recorded_event_is_returned_and_listed(engine: Engine) -> None:
         reason="  user asked for help  ",
         now=T0,
     )
+    # Stored exactly as typed: the record is the admin's own words.
     assert entry == AuditEntry(
         id=entry.id,
         at=T0,
@@ -40,13 +41,32 @@ def test_a_recorded_event_is_returned_and_listed(engine: Engine) -> None:
         action=audit.HISTORY_VIEWED,
         subject_user_id=OWNER,
         session_id="session-1",
-        reason="user asked for help",
+        reason="  user asked for help  ",
         detail="",
     )
     assert audit.list_events(engine) == [entry]
 
 
-@pytest.mark.parametrize("reason", ["", "   "])
+# Reasons a reader cannot see, or that hold fewer than three letters or digits.
+INVISIBLE_REASONS = [
+    "",
+    "   ",
+    "\u200b",  # zero-width space
+    "\u3164\u3164",  # Hangul filler: a letter (Lo) to Python, blank on screen
+    "\u115f\u1160\uffa0",  # Hangul choseong/jungseong fillers, halfwidth filler
+    "\u200c\u200d\u2060\ufeff",  # zero-width non-joiner, joiner, word joiner, BOM
+    "\u00ad\u034f\u180e",  # soft hyphen, grapheme joiner, Mongolian vowel separator
+    "\u2800\u2800\u2800",  # braille blank
+    "\u3000\u00a0\u2003",  # ideographic, no-break and em spaces
+    "\ufe0f\U000e0041\U000e0042",  # a variation selector, tag characters
+    "\u202e\u202d",  # bidi overrides
+    "ok",  # visible, but too short to say why
+    "..!",
+    "\u0301\u0301\u0301",  # combining marks alone
+]
+
+
+@pytest.mark.parametrize("reason", INVISIBLE_REASONS)
 def test_opening_a_history_needs_a_reason(engine: Engine, reason: str) -> None:
     with pytest.raises(AuditError, match="reason"):
         audit.record(
@@ -236,3 +256,35 @@ def test_postgresql_refuses_a_truncate_of_the_audit_log(postgres_url: str) -> No
         assert len(audit.list_events(engine)) == 1
     finally:
         dispose_engine(postgres_url)
+
+
+@pytest.mark.parametrize(
+    "reason", ["bob asked", "ticket 42", "患者の依頼", "حسب الطلب", "\u200bsupport\u200b call"]
+)
+def test_a_reason_of_visible_letters_in_any_script_is_accepted_as_typed(
+    engine: Engine, reason: str
+) -> None:
+    entry = audit.record(
+        engine,
+        action=audit.HISTORY_VIEWED,
+        actor_id=ADMIN,
+        subject_user_id=OWNER,
+        session_id="s",
+        reason=reason,
+    )
+    assert entry.reason == reason
+    assert audit.list_events(engine)[0].reason == reason
+
+
+def test_invisible_characters_of_a_reason_are_shown_by_their_code_points() -> None:
+    assert audit.show_invisible("\u200bsupport\u3164call\u00a0") == (
+        "⟨U+200B⟩support⟨U+3164⟩call⟨U+00A0⟩"
+    )
+    assert audit.show_invisible("plain words stay") == "plain words stay"
+
+
+def test_a_chat_handle_is_stable_opaque_and_differs_per_owner() -> None:
+    handle = audit.chat_handle("bob", "my diagnosis")
+    assert handle == audit.chat_handle("bob", "my diagnosis")
+    assert handle != audit.chat_handle("cleo", "my diagnosis")
+    assert "diagnosis" not in handle and handle.startswith("chat-")

@@ -129,7 +129,7 @@ def test_opening_a_history_without_a_reason_is_refused_and_shows_no_message(
 
     at = open_history(at, "bob", reason="   ")
 
-    assert errors(at) == ["Give a reason first: nothing is shown without one."]
+    assert len(errors(at)) == 1 and errors(at)[0].startswith("Nothing is shown: give a reason")
     assert "hush-hush-1234" not in page_text(at)
     assert list(at.text) == []
     assert events(db, audit.HISTORY_VIEWED) == []
@@ -147,8 +147,39 @@ def test_the_list_of_a_users_chats_shows_none_of_their_words_before_a_reason(
 
     at = at.text_input(key="history_owner").input("bob").run()
 
-    assert session_id in page_text(at)  # the chat is listed...
-    assert "hush-hush-1234" not in page_text(at)  # ...but none of bob's words
+    assert audit.chat_handle(bob.id, session_id) in page_text(at)  # the chat is listed...
+    assert "hush-hush-1234" not in page_text(at)  # ...but none of bob's words...
+    assert session_id not in page_text(at)  # ...nor its id, which an import may have written
+
+
+def test_the_specialty_is_shown_only_after_a_reason_and_that_read_is_audited(
+    store: ChatStore, db: Engine, ada: Account, bob: Account
+) -> None:
+    session_id = store.create_session(bob.id, ability="oncology, my HIV status").session_id
+    turn = store.begin_turn(bob.id, session_id, "a question")
+    store.finish_turn(turn, "an answer")
+    at = admin_page()
+
+    at = at.text_input(key="history_owner").input("bob").run()
+    assert "HIV" not in page_text(at)
+    assert events(db, audit.HISTORY_VIEWED) == []
+
+    at = open_history(at, "bob", reason="bob asked for help")
+    assert "HIV" in page_text(at)
+    assert [event.session_id for event in events(db, audit.HISTORY_VIEWED)] == [session_id]
+
+
+@pytest.mark.parametrize("reason", ["\u200b", "\u3164\u3164", "\u2800\u2800\u2800"])
+def test_an_invisible_reason_opens_nothing(
+    store: ChatStore, db: Engine, ada: Account, bob: Account, reason: str
+) -> None:
+    secret_chat(store, bob)
+    at = admin_page()
+
+    at = open_history(at, "bob", reason=reason)
+
+    assert "hush-hush-1234" not in page_text(at)
+    assert events(db, audit.HISTORY_VIEWED) == []
 
 
 def test_opening_a_history_with_a_reason_shows_it_audits_it_and_tells_the_owner(
@@ -176,7 +207,7 @@ def test_opening_a_history_with_a_reason_shows_it_audits_it_and_tells_the_owner(
     audit_rows = at.tabs[2].dataframe[0].value
     viewed = audit_rows[audit_rows["Action"] == audit.HISTORY_VIEWED]
     assert viewed[["Admin", "Owner", "Chat", "Reason"]].values.tolist() == [
-        ["ada", "bob", session_id, "bob asked for help by mail"]
+        ["ada", "bob", audit.chat_handle(bob.id, session_id), "bob asked for help by mail"]
     ]
 
     # Bob's My data page says who opened which chat, and why.
@@ -395,3 +426,19 @@ def test_the_users_table_lists_every_account_with_its_usage(
     assert users.loc["bob", "sessions"] == 1 and users.loc["bob", "messages"] == 2
     assert users.loc["ada", "role"] == "admin" and users.loc["bob", "role"] == "user"
     assert PASSWORD not in page_text(at)
+
+
+def test_a_reason_with_invisible_characters_is_stored_as_typed_and_shown_visibly(
+    store: ChatStore, db: Engine, ada: Account, bob: Account
+) -> None:
+    secret_chat(store, bob)
+    at = admin_page()
+
+    at = open_history(at, "bob", reason="\u200bsupport\u3164call")
+
+    [event] = events(db, audit.HISTORY_VIEWED)
+    assert event.reason == "\u200bsupport\u3164call"
+    audit_rows = at.tabs[2].dataframe[0].value
+    assert audit_rows["Reason"].tolist()[0] == "⟨U+200B⟩support⟨U+3164⟩call"
+    owner = go_to(signed_in("bob"), MY_DATA_PAGE)
+    assert owner.dataframe[0].value["reason"].tolist() == ["⟨U+200B⟩support⟨U+3164⟩call"]
