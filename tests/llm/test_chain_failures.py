@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from llm import explain_model_error, free_port, start_default_model
 from memory import ChatStore, build_chain, stream_reply
+from memory.chain import AnswerCutOff
 from memory.store import COMPLETE, INTERRUPTED
 from tests.support import openai_stub
 from tests.support.openai_stub import OpenAIStub
@@ -115,6 +116,32 @@ def test_a_connection_dropped_mid_answer_keeps_the_partial_answer_marked_interru
         ("ai", "Echo: what is", INTERRUPTED),
     ]
 
+    provider_env.mode = openai_stub.NORMAL
+    ask(store, "", retry=True)
+    assert stored(store) == [
+        ("human", QUESTION, COMPLETE),
+        ("ai", f"Echo: {QUESTION}", COMPLETE),
+    ]
+
+
+@pytest.mark.parametrize("cut", [openai_stub.CUT_HTTP10, openai_stub.CUT_CHUNKED])
+def test_a_stream_that_ends_without_finish_reason_is_stored_interrupted(
+    engine: Engine, provider_env: OpenAIStub, cut: str
+) -> None:
+    """The server dies after half the answer: no finish_reason, no [DONE]. Over HTTP/1.0 the
+    closed connection ends the body as if nothing were wrong; chunked, the body ends cleanly."""
+    store = ChatStore(engine)
+    provider_env.mode = cut
+    parts: list[str] = []
+    with pytest.raises(AnswerCutOff, match="cut off"):
+        for text in answer_stream(store):
+            parts.append(text)
+
+    assert "".join(parts) == "Echo: what is"
+    assert stored(store) == [
+        ("human", QUESTION, COMPLETE),
+        ("ai", "Echo: what is", INTERRUPTED),
+    ]
     provider_env.mode = openai_stub.NORMAL
     ask(store, "", retry=True)
     assert stored(store) == [

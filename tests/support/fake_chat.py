@@ -19,6 +19,8 @@ class RecordingChatModel(BaseChatModel):
     prompts: list[list[BaseMessage]] = []
     fail_after_words: int | None = None
     error: type[Exception] = ConnectionError
+    # A stream that just stops, as one whose server died with the connection closed.
+    end_without_finish_reason: bool = False
 
     @property
     def _llm_type(self) -> str:
@@ -55,3 +57,8 @@ class RecordingChatModel(BaseChatModel):
                 raise self.error("model failed on purpose mid-stream")
             text = word if index == 0 else " " + word
             yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if not self.end_without_finish_reason:
+            # As an OpenAI-compatible server ends every answer it completes.
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content=""), generation_info={"finish_reason": "stop"}
+            )

@@ -45,7 +45,22 @@ HANG = "hang"
 DROP = "drop"
 SLOW = "slow"
 TOO_LONG = "too_long"
-MODES = (NORMAL, UNAUTHORIZED, SERVER_ERROR, RATE_LIMITED, HANG, DROP, SLOW, TOO_LONG)
+# Half the answer, then the server is gone with no finish_reason and no [DONE]: over HTTP/1.0
+# the body simply ends as the connection closes; over HTTP/1.1 the chunked body ends cleanly.
+CUT_HTTP10 = "cut_http10"
+CUT_CHUNKED = "cut_chunked"
+MODES = (
+    NORMAL,
+    UNAUTHORIZED,
+    SERVER_ERROR,
+    RATE_LIMITED,
+    HANG,
+    DROP,
+    SLOW,
+    TOO_LONG,
+    CUT_HTTP10,
+    CUT_CHUNKED,
+)
 SLOW_DELAY = 0.3
 MODEL_ID = "stub-model"
 
@@ -229,6 +244,9 @@ class _StubHandler(BaseHTTPRequestHandler):
         if body.get("stream"):
             prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
             usage = _usage(prompt_words, len(answer.split())) if _wants_usage(body) else None
+            if mode in (CUT_HTTP10, CUT_CHUNKED):
+                self._cut_stream(answer, model, chunked=mode == CUT_CHUNKED)
+                return
             self._stream(answer, model, drop=mode == DROP, usage=usage)
         else:
             self._send_json(200, _completion(answer, model))
@@ -261,6 +279,28 @@ class _StubHandler(BaseHTTPRequestHandler):
     def _event(self, payload: dict[str, Any] | str) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         self._chunk(f"data: {text}\n\n".encode())
+
+    def _cut_stream(self, answer: str, model: str, *, chunked: bool) -> None:
+        words = _words(answer)
+        created = int(time.time())
+        if not chunked:
+            self.protocol_version = "HTTP/1.0"  # no length, no chunks: the close ends the body
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for index, word in enumerate(words[: max(1, (len(words) + 1) // 2)]):
+            delta = {"role": "assistant", "content": word} if index == 0 else {"content": word}
+            event = f"data: {json.dumps(_chunk_payload(model, created, delta, None))}\n\n"
+            if chunked:
+                self._chunk(event.encode())
+            else:
+                self.wfile.write(event.encode())
+        if chunked:
+            self._chunk(b"")
+        self.wfile.flush()
+        self.close_connection = True
 
     def _stream(self, answer: str, model: str, *, drop: bool, usage: dict[str, int] | None) -> None:
         self.send_response(200)
