@@ -363,3 +363,80 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# Long chats, seeded straight into the app's database ------------------------------------------
+
+
+def app_database_url(app: RunningApp) -> str:
+    """The app's own SQLite file (which the app has migrated)."""
+    return f"sqlite:///{app.env['DATA_DIR']}/chat.db"
+
+
+def seeded_text(number: int) -> str:
+    """The content of a seeded chat's message `number` (from 0): even numbers are questions,
+    odd ones their answers. About 17 tokens each, so 2,000 of them overflow a 16k window."""
+    kind = "question" if number % 2 == 0 else "answer"
+    return f"Seeded {kind} {number:06d} of a long chat, about nothing much"
+
+
+def seeded_pairs(start: int, stop: int) -> list[tuple[str, str]]:
+    """(role, content) of seeded messages start..stop-1, as ChatStore.append_messages takes."""
+    return [("human" if n % 2 == 0 else "ai", seeded_text(n)) for n in range(start, stop)]
+
+
+def seed_chat(store: Any, user_id: str, session_id: str, count: int, batch: int = 500) -> None:
+    """Give the user a chat of `count` seeded messages through ChatStore.append_messages, in
+    batches (each one transaction), as an import would."""
+    for start in range(0, count, batch):
+        store.append_messages(user_id, session_id, seeded_pairs(start, min(count, start + batch)))
+
+
+def bulk_seed_chat(engine: Any, user_id: str, session_id: str, count: int) -> None:
+    """A chat of `count` seeded messages written with SQLAlchemy core in the shape the store
+    writes (session row with its count and last turn, messages by turn, search index entries),
+    past the store's MAX_MESSAGES_PER_CHAT: a chat from before the cap."""
+    from database import utcnow, write_transaction
+    from memory.models import ChatMessage, ChatSession
+    from memory.search import index_messages
+    from memory.store import COMPLETE, DEFAULT_ABILITY
+
+    messages_table, sessions_table = ChatMessage.__table__, ChatSession.__table__
+    now = utcnow()
+    with write_transaction(engine) as conn:
+        conn.execute(
+            sessions_table.insert().values(
+                user_id=user_id,
+                session_id=session_id,
+                title=seeded_text(0),  # under 60 characters: the store's title as is
+                ability=DEFAULT_ABILITY,
+                created_at=now,
+                updated_at=now,
+                message_count=count,
+                last_turn=(count + 1) // 2,
+            )
+        )
+    for start in range(0, count, 5_000):
+        pairs = seeded_pairs(start, min(count, start + 5_000))
+        rows = [
+            {
+                "user_id": user_id,
+                "session_id": session_id,
+                "turn": n // 2 + 1,  # a question opens a turn, its answer joins it
+                "role": role,
+                "content": content,
+                "status": COMPLETE,
+                "created_at": now,
+            }
+            for n, (role, content) in enumerate(pairs, start)
+        ]
+        with write_transaction(engine) as conn:
+            ids = conn.execute(
+                messages_table.insert().returning(
+                    messages_table.c.id, sort_by_parameter_order=True
+                ),
+                rows,
+            ).scalars()
+            index_messages(
+                conn, [(i, user_id, row["content"]) for i, row in zip(ids, rows, strict=True)]
+            )
