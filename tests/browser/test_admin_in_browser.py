@@ -10,8 +10,13 @@ import re
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+import audit
+from accounts import find_account
+from database import get_engine
+from database.engine import dispose_engine
 from tests.browser.conftest import (
     RunningApp,
+    app_database_url,
     click_and_settle,
     open_app,
     screenshot,
@@ -142,6 +147,16 @@ def test_the_admin_reaches_the_admin_page_by_its_url(
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
 
 
+def owner_id(app: RunningApp) -> str:
+    url = app_database_url(app)
+    try:
+        account = find_account(get_engine(url), username=OWNER)
+    finally:
+        dispose_engine(url)
+    assert account is not None
+    return account.id
+
+
 def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
     app: RunningApp, people: None, browser: Browser, page: Page
 ) -> None:
@@ -165,17 +180,18 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         owner_box.press("Enter")
         settle(page)
         histories = page.get_by_role("tabpanel", name="Stored histories")
-        # The chat is listed by its id and size; not by its title, the user's first question.
+        # The chat is listed by an opaque handle and its size; not by its title (the user's
+        # first question), its specialty or its id.
+        handle = audit.chat_handle(owner_id(app), owner_session)
         [listed] = table_rows(histories.get_by_test_id("stDataFrame"))
-        assert listed["session id"] == owner_session
+        assert listed["chat"] == handle
         assert listed["messages"] == "4"
         assert not any(QUESTIONS[0] in value for value in listed.values())
+        assert not any(owner_session in value for value in listed.values())
 
         # Without a reason: an error, and not a word of the chat anywhere on the page.
         click_and_settle(page, histories.get_by_role("button", name="Open read-only"))
-        expect(
-            histories.get_by_text("Give a reason first: nothing is shown without one.")
-        ).to_be_visible()
+        expect(histories.get_by_text("Nothing is shown: give a reason")).to_be_visible()
         expect(page.get_by_test_id("stText")).to_have_count(0)
         for text in (*QUESTIONS, *answers):
             expect(page.get_by_text(text)).to_have_count(0)
@@ -188,7 +204,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         expect(page.get_by_test_id("stText")).to_have_count(4)
         conversation = [text.strip() for text in page.get_by_test_id("stText").all_inner_texts()]
         assert conversation == [QUESTIONS[0], answers[0], QUESTIONS[1], answers[1]]
-        expect(histories.get_by_text("Give a reason first")).to_have_count(0)
+        expect(histories.get_by_text("Nothing is shown")).to_have_count(0)
         page.set_viewport_size({"width": 1280, "height": 1500})  # the app scrolls inside itself
         screenshot(page, "admin-01-history-opened-with-reason")
         page.set_viewport_size({"width": 1280, "height": 860})
@@ -207,7 +223,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         assert len(views) == 1
         assert views[0]["Admin"] == ADMIN
         assert views[0]["Owner"] == OWNER
-        assert views[0]["Chat"] == owner_session
+        assert views[0]["Chat"] == handle
         assert views[0]["Reason"] == REASON
         page.set_viewport_size({"width": 1280, "height": 860})
 
