@@ -440,3 +440,29 @@ def bulk_seed_chat(engine: Any, user_id: str, session_id: str, count: int) -> No
             index_messages(
                 conn, [(i, user_id, row["content"]) for i, row in zip(ids, rows, strict=True)]
             )
+
+
+# Records every CSP violation the page sees, from its very first script.
+WATCH_CSP_JS = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+class CspWatch:
+    """A page whose CSP violations are recorded, from the securitypolicyviolation events and
+    from the console (where Chromium also reports what the policy refused)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.console: list[str] = []
+        page.add_init_script(WATCH_CSP_JS)
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            self.console.append(message.text)
+
+    def violations(self) -> list[str]:
+        return self.page.evaluate("() => window.__violations || []") + self.console

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 import audit
 from accounts import find_account
@@ -30,6 +30,7 @@ from database.engine import dispose_engine
 from memory import ChatStore
 from memory.store import COMPLETE, INTERRUPTED
 from tests.browser.conftest import (
+    CspWatch,
     RunningApp,
     app_database_url,
     click_and_settle,
@@ -63,13 +64,6 @@ PARTIAL_ANSWER = "Echo: what is a jvm and"  # the stub's first half of the answe
 
 HOSTILE_TITLE = ":material/warning: &lt;b&gt;x&lt;/b&gt; **bold** [link](http://example.com)"
 
-# Records every CSP violation the page sees, from its very first script.
-WATCH_CSP_JS = """
-window.__violations = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
-
 # Streamlit draws a dataframe's cells on a canvas; the grid mirrors them in an accessible table
 # (as read in test_admin_in_browser.py): null until every drawn cell has its header.
 READ_GRID = """table => {
@@ -88,26 +82,13 @@ LABEL_MARKUP = (
 )
 
 
-class Watched:
-    """A page whose CSP violations are recorded, from the securitypolicyviolation events and
-    from the console (where Chromium also reports what the policy refused)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.console: list[str] = []
-        page.set_default_timeout(LONG)
-        page.add_init_script(WATCH_CSP_JS)
-        page.on("console", self._on_console)
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Refused to" in message.text:
-            self.console.append(message.text)
-
-    def violations(self) -> list[str]:
-        return self.page.evaluate("() => window.__violations || []") + self.console
+def watched_page(page: Page) -> CspWatch:
+    """The page with its CSP violations recorded and this module's generous timeout."""
+    page.set_default_timeout(LONG)
+    return CspWatch(page)
 
 
-def check_no_csp_violation(*watched: Watched) -> None:
+def check_no_csp_violation(*watched: CspWatch) -> None:
     for one in watched:
         found = one.violations()
         assert found == [], found
@@ -222,7 +203,7 @@ def history_views(page: Page) -> list[dict[str, str]]:
 def test_stored_histories_show_only_a_handle_dates_and_counts_until_a_reason_opens_one(
     app: RunningApp, owner_chat: str, page: Page
 ) -> None:
-    watched = Watched(page)
+    watched = watched_page(page)
     histories = open_stored_histories(page, app)
 
     [listed] = table_rows(histories.get_by_test_id("stDataFrame"))
@@ -260,7 +241,7 @@ def test_stored_histories_show_only_a_handle_dates_and_counts_until_a_reason_ope
 def test_a_reason_of_invisible_characters_opens_nothing_and_the_log_shows_them(
     app: RunningApp, owner_chat: str, page: Page
 ) -> None:
-    watched = Watched(page)
+    watched = watched_page(page)
     histories = open_stored_histories(page, app)
     errors = histories.get_by_test_id("stAlertContentError")
     for reason in INVISIBLE_REASONS:
@@ -303,7 +284,7 @@ def stored(app: RunningApp, username: str, page: Page) -> list[tuple[str, str, s
 def test_an_answer_cut_off_by_a_dying_model_server_is_kept_interrupted_and_retry_completes_it(
     app: RunningApp, model_stub: str, page: Page, cut: str
 ) -> None:
-    watched = Watched(page)
+    watched = watched_page(page)
     username = {CUT_HTTP10: "cutclose", CUT_CHUNKED: "cutchunk"}[cut]
     sign_up(page, app.url, username)
     wait_until_quiet(page)
@@ -375,7 +356,7 @@ def check_label_shows_exactly(label: Locator, text: str) -> None:
 def test_a_renamed_chat_title_shows_exactly_its_characters_in_the_header_and_the_sidebar(
     app: RunningApp, page: Page
 ) -> None:
-    watched = Watched(page)
+    watched = watched_page(page)
     sign_up(page, app.url, "labeller")
     wait_until_quiet(page)
     box = page.get_by_test_id("stChatInputTextArea")

@@ -27,6 +27,7 @@ from memory import DEFAULT_ABILITY, ChatStore, fit_history
 from memory.history import to_langchain
 from memory.store import MESSAGE_PAGE_SIZE, new_session_id
 from tests.browser.conftest import (
+    CspWatch,
     RunningApp,
     app_database_url,
     bulk_seed_chat,
@@ -44,32 +45,6 @@ from tests.browser.conftest import (
 PAGE = MESSAGE_PAGE_SIZE
 LONG = 60_000  # ms: generous, for a loaded two-core machine; nothing here is a speed check
 FULL_CAP = 60
-
-# Records every CSP violation the page sees, from its very first script (as in
-# test_boundary_in_browser.py).
-WATCH_CSP_JS = """
-window.__violations = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
-
-
-class Watched:
-    """A page whose CSP violations are recorded, from the securitypolicyviolation events and
-    from the console (where Chromium also reports what the policy refused)."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.console: list[str] = []
-        page.add_init_script(WATCH_CSP_JS)
-        page.on("console", self._on_console)
-
-    def _on_console(self, message) -> None:
-        if "Content Security Policy" in message.text or "Refused to" in message.text:
-            self.console.append(message.text)
-
-    def violations(self) -> list[str]:
-        return self.page.evaluate("() => window.__violations || []") + self.console
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +171,7 @@ def test_paging_back_through_a_500_message_chat_then_asking_keeps_every_page(
     app: RunningApp, browser: Browser
 ) -> None:
     page = new_tab(browser)
-    watched = Watched(page)
+    watched = CspWatch(page)
     try:
         sign_up(page, app.url, "pager")
         store, user_id, session_id = store_of(app), user_id_of(app, "pager"), new_session_id()
@@ -236,7 +211,7 @@ def test_a_turn_in_a_2000_message_chat_draws_one_page_and_counts_what_the_model_
     app: RunningApp, browser: Browser, model_stub: str
 ) -> None:
     page = new_tab(browser)
-    watched = Watched(page)
+    watched = CspWatch(page)
     try:
         sign_up(page, app.url, "longturn")
         store, user_id, session_id = store_of(app), user_id_of(app, "longturn"), new_session_id()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from memory.store import new_session_id
-from tests.browser.conftest import RunningApp, screenshot, settle, sign_up
-from tests.browser.test_long_chats_in_browser import LONG, Watched, store_of, user_id_of
+from tests.browser.conftest import CspWatch, RunningApp, screenshot, settle, sign_up
+from tests.browser.test_long_chats_in_browser import LONG, store_of, user_id_of
 
 
 def search(page: Page, text: str) -> None:
@@ -21,7 +21,7 @@ def search(page: Page, text: str) -> None:
 def test_search_finds_a_word_shows_a_marked_escaped_snippet_and_opens_the_chat(
     page: Page, app: RunningApp
 ) -> None:
-    watched = Watched(page)
+    watched = CspWatch(page)
     sign_up(page, app.url, "searcher")
     sign_up_other = page.context.browser.new_context().new_page()
     sign_up(sign_up_other, app.url, "neighbour")
