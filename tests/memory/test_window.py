@@ -6,10 +6,14 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages.utils import count_tokens_approximately, trim_messages
 from sqlalchemy import Engine
 
 from memory import ChatStore, build_chain, fit_history
-from memory.chain import session_window
+from memory.chain import ANSWER_RESERVE_TOKENS, SYSTEM_PROMPT, session_window
 from memory.history import TAIL_PAGE_MESSAGES, recent_messages, to_langchain
 from tests.support.fake_chat import RecordingChatModel
 
@@ -114,3 +118,46 @@ def test_the_page_says_how_many_stored_messages_the_model_does_not_see(store: Ch
     whole = fit_history(everything, ability="Java", question="", context_tokens=2_500)
     assert window.omitted == whole.omitted > 0
     assert [m.id for m in window.messages] == [m.id for m in whole.messages]
+
+
+messages_of_any_length = st.lists(
+    st.tuples(
+        st.sampled_from(["human", "ai"]),
+        st.text(alphabet="ab é東😀", max_size=120),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=messages_of_any_length, context_tokens=st.integers(min_value=0, max_value=2_000))
+def test_the_window_is_the_one_langchains_trim_messages_keeps(
+    pairs: list[tuple[str, str]], context_tokens: int
+) -> None:
+    history = [
+        (HumanMessage if role == "human" else AIMessage)(content=text, id=str(number))
+        for number, (role, text) in enumerate(pairs)
+    ]
+    window = fit_history(history, ability="Java", question="q?", context_tokens=context_tokens)
+
+    budget = (
+        context_tokens
+        - count_tokens_approximately(
+            [SystemMessage(SYSTEM_PROMPT.format(ability="Java")), ("human", "q?")]
+        )
+        - ANSWER_RESERVE_TOKENS
+    )
+    expected = (
+        trim_messages(
+            history,
+            max_tokens=budget,
+            token_counter=count_tokens_approximately,
+            strategy="last",
+            start_on="human",
+            allow_partial=False,
+        )
+        if budget > 0 and history
+        else []
+    )
+    assert [m.id for m in window.messages] == [m.id for m in expected]
+    assert window.omitted == len(history) - len(expected)
