@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 from starlette.middleware import Middleware
+from streamlit.runtime.pages_manager import PagesManager
 
 from logs import configure_logging
 from web.lifespan import lifespan
@@ -17,6 +18,12 @@ from web.sign_in_cookies import BrowserCookieMiddleware
 
 # Before anything logs: no line of this process may carry a secret (logs.py).
 configure_logging()
+# With a pages/ folder beside app.py, Streamlit runs a new process's first script run as a
+# classic multipage app, listing pages/ itself, until app.py's st.navigation turns that off.
+# That first run told the tab it was on /chat (not the app's "/"): a tab that reconnected after
+# a restart and was reloaded then got "Page not found". app.py is an st.navigation app from the
+# first run on; ui.auth.current_account still covers a process started without this file.
+PagesManager.uses_pages_directory = False
 app = st.App(
     "app.py",
     routes=ROUTES,

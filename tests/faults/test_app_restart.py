@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -221,6 +222,40 @@ def test_a_question_sent_first_thing_after_an_app_restart_is_answered(restarted_
     # The run after the answer went through app.py.
     expect_the_apps_own_navigation(page)
     screenshot(page, "faults-02b-question-first-after-restart")
+
+
+# Every address the page's scripts give the tab from now on (Streamlit sets the page's URL with
+# history.replaceState / pushState when its navigation changes).
+RECORD_ADDRESSES_JS = """() => {
+  window.__addresses = [];
+  for (const name of ['pushState', 'replaceState']) {
+    const original = history[name].bind(history);
+    history[name] = (state, title, url) => {
+      if (url !== undefined && url !== null) {
+        window.__addresses.push(new URL(url, location.href).pathname);
+      }
+      return original(state, title, url);
+    };
+  }
+}"""
+
+
+def test_the_first_run_after_an_app_restart_keeps_the_tab_on_the_apps_own_address(
+    restarted_tab: Page,
+) -> None:
+    """The restarted process's first run is app.py's, not Streamlit's listing of pages/: that
+    listing once moved the tab to /chat, and a reload of /chat said "Page not found"."""
+    page = restarted_tab
+    page.evaluate(RECORD_ADDRESSES_JS)
+    send(page, "asked after the restart")
+    assert messages(page) == turns("asked before the crash", "asked after the restart")
+    addresses = page.evaluate("() => window.__addresses")
+    assert set(addresses) <= {"/"}, addresses
+    page.reload()
+    settle(page)
+    expect(page.get_by_test_id("stChatMessageContent").first).to_have_text("asked before the crash")
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    assert urlsplit(page.url).path == "/"
 
 
 def test_the_first_click_after_an_app_restart_opens_the_page_with_the_apps_own_sidebar(
