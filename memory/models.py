@@ -30,8 +30,9 @@ class ChatSession(Base):
     last_turn: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
-        # Serves the sidebar: one user's sessions, newest first, keyset-paged.
-        Index("ix_chat_sessions_user_recent", "user_id", "updated_at", "session_id"),
+        # Serves the sidebar: one user's sessions, newest first, keyset-paged; and search, which
+        # tests every title of the user from the index alone (migration 0006).
+        Index("ix_chat_sessions_user_recent", "user_id", "updated_at", "session_id", "title"),
         # Serves retention: sessions untouched since a cut-off, across all users.
         Index("ix_chat_sessions_updated_at", "updated_at"),
     )

@@ -27,6 +27,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+HEAD = "0006"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -72,7 +73,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
-    migrate(engine, "-1")  # head is 0005 (full-text search, tested on its own below)
+    migrate(engine, "-2")  # head is 0006; 0005 and 0006 (search) are tested on their own below
     assert version(engine) == "0004"
     assert login_failure_columns(engine) >= {"username", "client", "at"}
     assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
@@ -92,7 +93,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
         assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
 
     migrate(engine)
-    assert version(engine) == "0005"
+    assert version(engine) == HEAD
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as conn:
         # Failures from before 0004 count under the CLI's client, "".
@@ -208,7 +209,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store_at_0004(engine, "bob", "s2", "", "an empty question above")
 
     migrate(engine)
-    assert version(engine) == "0005"
+    assert version(engine) == HEAD
     assert search_objects(engine) >= SEARCH_TABLES
     if engine.dialect.name == "postgresql":
         assert search_objects(engine) >= {"message_search_recent", "message_search_sessions"}
@@ -227,7 +228,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store.finish_turn(turn, "The Java Virtual Machine.")
     assert found(store, "ada", "virtual") == ["s3"]
 
-    migrate(engine, "-1")
+    migrate(engine, "-2")
     assert version(engine) == "0004"
     assert search_objects(engine) == set()
     with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
@@ -246,3 +247,59 @@ def test_downgrading_to_base_leaves_nothing_of_the_search_index(database_url: st
     migrate(engine, "base")
     assert search_objects(engine) == set()
     dispose_engine(database_url)
+
+
+# 0006: titles in the sidebar's index, the vocabulary of the search index ----------------------
+
+
+def sidebar_index_columns(engine: Engine) -> list[str]:
+    [index] = [
+        index
+        for index in inspect(engine).get_indexes("chat_sessions")
+        if index["name"] == "ix_chat_sessions_user_recent"
+    ]
+    return list(index["column_names"])
+
+
+def test_0006_puts_titles_in_the_sidebars_index_and_downgrades_to_0005(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine, "0005")
+    assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id"]
+    store = ChatStore(engine)
+    turn = store.begin_turn("ada", "s1", "Threads in Kotlin?")
+    store.finish_turn(turn, "Coroutines, mostly.")
+    store.rename_session("ada", "s1", "Kotlin questions")
+
+    migrate(engine)
+    assert version(engine) == HEAD
+    assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
+    sqlite = engine.dialect.name == "sqlite"
+    assert ("message_search_terms" in search_objects(engine)) == sqlite
+    assert found(store, "ada", "question") == ["s1"]  # the title, read from the index
+    assert found(store, "ada", "corout") == ["s1"]  # a prefix, through the vocabulary
+    assert found(store, "ada", "thread") == ["s1"]
+    assert found(store, "bob", "kotlin") == []
+
+    migrate(engine, "-1")
+    assert version(engine) == "0005"
+    assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id"]
+    assert "message_search_terms" not in search_objects(engine)
+    migrate(engine)
+    assert found(ChatStore(engine), "ada", "corout") == ["s1"]
+    dispose_engine(database_url)
+
+
+def test_the_memory_models_match_the_migrated_schema(engine: Engine) -> None:
+    """Indexes included: the sidebar's index is declared in memory/models.py as 0006 makes it."""
+    names = {ChatSession.__tablename__, ChatMessage.__tablename__}
+    models = MetaData(naming_convention=Base.metadata.naming_convention)
+    for name in names:
+        Base.metadata.tables[name].to_metadata(models)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_name": lambda name, kind, _: kind != "table" or name in names},
+        )
+        assert compare_metadata(context, models) == []

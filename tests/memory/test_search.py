@@ -9,18 +9,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from database import write_transaction
+from database import get_engine, migrate, write_transaction
+from database.engine import dispose_engine
 from memory import ChatStore, InvalidContent
 from memory.erasure import delete_user_content
 from memory.export import export_user_json, import_user_json
 from memory.models import ChatMessage, ChatSession
 from memory.retention import purge_expired, set_retention_days
 from memory.search import (
+    MAX_PREFIX_WORDS,
     SNIPPET_CHARS,
     build_snippet,
     indexed_terms,
     normalise,
+    owner_key,
     parse_query,
+    prefix_expansions,
     search_owners,
     tokens_with_offsets,
 )
@@ -89,6 +93,43 @@ def test_the_last_word_also_matches_as_a_prefix_and_the_others_only_whole(
     assert found(store, "user1", "java virt") == ["jvm"]
     assert found(store, "user1", "jav virtual") == []
     assert found(store, "user1", "machines") == []
+
+
+@pytest.mark.parametrize("longer_words", [3, MAX_PREFIX_WORDS, MAX_PREFIX_WORDS + 5])
+def test_a_prefix_finds_every_longer_word_of_the_user_newest_first_however_many_there_are(
+    store: ChatStore, longer_words: int
+) -> None:
+    """Up to MAX_PREFIX_WORDS longer words are asked for by name (SQLite), more by a prefix
+    query: the same sessions either way, and another user's longer words never."""
+    ask(store, "ann", "exact", "every word here")
+    for number in range(longer_words):
+        ask(store, "ann", f"longer{number}", f"every{chr(ord('a') + number)}thing counts")
+    ask(store, "bob", "theirs", "everyone of bob")
+    ask(store, "ann", "newest", "every day")
+
+    expected = ["newest", *(f"longer{n}" for n in reversed(range(longer_words))), "exact"]
+    assert found(store, "ann", "every") == expected
+    assert found(store, "ann", "word every") == ["exact"]  # the prefix part ANDed with a word
+    assert found(store, "ann", "everya") == ["longer0"]
+    assert found(store, "bob", "every") == ["theirs"]
+    assert found(store, "ann", "everyone") == []
+
+
+def test_the_longer_words_of_a_prefix_come_from_the_sqlite_index_itself(sqlite_url: str) -> None:
+    """(PostgreSQL expands a prefix inside its GIN index.)"""
+    engine = get_engine(sqlite_url)
+    migrate(engine)
+    store = ChatStore(engine)
+    ask(store, "ann", "s1", "java javadoc javascript")
+    ask(store, "bob", "s1", "javanese")
+    with engine.connect() as conn:
+        key = owner_key(conn, "ann")
+        assert prefix_expansions(conn, f"{key}xjava") == [f"{key}xjavadoc", f"{key}xjavascript"]
+    store.delete_session("ann", "s1")
+    with engine.connect() as conn:
+        # Nothing of a deleted message lingers in the vocabulary: it is the index's own.
+        assert prefix_expansions(conn, f"{key}xjava") == []
+    dispose_engine(sqlite_url)
 
 
 def test_a_cjk_phrase_is_found_inside_a_sentence_and_only_in_its_order(
