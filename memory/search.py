@@ -51,6 +51,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Integer,
@@ -59,6 +60,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     select,
     text,
@@ -703,6 +705,15 @@ def _like_pattern(value: str) -> str:
     return f"%{escaped}%"
 
 
+def _in_list(column, name: str, item_type, sqlite: bool):
+    """`column IN (...)` for a list bound as `name`. On PostgreSQL one array parameter: the
+    statement's text is then the same for any number of ids, so psycopg prepares it once
+    instead of PostgreSQL planning a new IN list at every search."""
+    if sqlite:
+        return column.in_(bindparam(name, expanding=True))
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(item_type)))
+
+
 @lru_cache(maxsize=8)
 def _session_reads(columns: tuple, sqlite: bool):
     """The three reads of chat_sessions for `columns`, built once: building a select costs more
@@ -722,7 +733,7 @@ def _session_reads(columns: tuple, sqlite: bool):
                 ),
             )
         )
-        .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+        .where(_in_list(_messages.c.id, "ids", BigInteger(), sqlite))
     )
     pattern = bindparam("pattern", type_=Text())
     if sqlite:
@@ -745,7 +756,7 @@ def _session_reads(columns: tuple, sqlite: bool):
     )
     of_sessions = select(*columns).where(
         _sessions.c.user_id == bindparam("user_id"),
-        _sessions.c.session_id.in_(bindparam("session_ids", expanding=True)),
+        _in_list(_sessions.c.session_id, "session_ids", String(), sqlite),
     )
     return of_messages, with_title, of_sessions
 

@@ -301,6 +301,9 @@ class ChatStore:
         if not text:
             return self.list_sessions(user_id, limit)
         with self.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                # Reads only, each on its own: no BEGIN and ROLLBACK round trips around them.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             hits = find_sessions(conn, user_id, text, limit, columns=_SUMMARY_COLUMNS)
         return [SessionSummary(*hit.session, snippet=hit.snippet) for hit in hits]
 
