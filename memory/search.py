@@ -580,34 +580,19 @@ _SQLITE_HITS = text(
     "WHERE message_search MATCH :match AND m.user_id = :user_id "
     "ORDER BY message_search.rowid DESC"
 )
-# PostgreSQL searches by two functions of migration 0005, each pinned to one plan by its own
-# SET clause, whatever the statistics say (a user whose rows the planner underestimated got a
-# bitmap scan and a sort of all their messages: 42 ms for 100k, where the walk takes 0.4):
-# - message_search_recent walks the user's newest messages through (user_id, message_id
-#   DESC), testing each: it ends at once when hits are dense (a word in every message finds
-#   its sessions in the first window);
-# - message_search_sessions, for sparse words, lets the GIN index find the user's hits (the
-#   owner key is in every lexeme: no other user's posting is read) and returns the newest hit
-#   per session. Left to itself the planner walked the table instead, filtering by the word:
-#   for a word common among other users that read the whole table (258 ms at 1M).
-_PG_RECENT = text(
-    "SELECT message_id, session_id, matches "
-    "FROM message_search_recent(:user_id, :before, :window, to_tsquery('simple', :query))"
+# PostgreSQL searches by one function of migration 0006, message_search_hits: it walks the
+# user's newest messages through (user_id, message_id DESC), testing each, which ends at once
+# when hits are dense (a word in every message finds its sessions in the first window); when
+# they are sparse it lets the GIN index find the older hits (the owner key is in every lexeme:
+# no other user's posting is read) and returns the newest per session. Each way is held to its
+# plan inside the function, whatever the statistics say (a user whose rows the planner
+# underestimated got a bitmap scan and a sort of all their messages: 42 ms for 100k, where
+# the walk takes 0.4; left to itself for a sparse word, the planner walked the table filtering
+# by the word: for a word common among other users that read the whole table, 258 ms at 1M).
+_PG_HITS = text(
+    "SELECT message_id FROM message_search_hits("
+    "CAST(:user_id AS VARCHAR), CAST(:limit AS INTEGER), to_tsquery('simple', :query))"
 )
-_PG_INDEXED = text(
-    "SELECT session_id, newest "
-    "FROM message_search_sessions(:user_id, :before, :limit, to_tsquery('simple', :query))"
-)
-_FIRST_WINDOW = 100
-_LAST_WINDOW = 1_600
-# Walking costs about 1 us a message, the GIN path about 2.5-7 us a hit of the user (every
-# one of them, whatever the limit). So: walk while at least one message in 20 matches; past
-# the budget, go on walking only where one in 7 does (the GIN path would then cost more than
-# walking every message of the user), else let the GIN path finish.
-_WALK_WHILE_ONE_IN = 20
-_WALK_BUDGET = 3_200
-_WALK_ON_WHILE_ONE_IN = 7
-_NO_ID_ABOVE = 2**63 - 1
 
 
 # A prefix that begins at most this many longer words of the user is asked for word by word:
@@ -657,34 +642,9 @@ def _sqlite_message_hits(conn: Connection, user_id: str, match: str, limit: int)
 
 
 def _postgres_message_hits(conn: Connection, user_id: str, query: str, limit: int) -> list[int]:
-    newest: dict[str, int] = {}
-    before, window, walked = _NO_ID_ABOVE, _FIRST_WINDOW, 0
-    while True:
-        rows = conn.execute(
-            _PG_RECENT, {"user_id": user_id, "before": before, "window": window, "query": query}
-        ).all()
-        hits = 0
-        for message_id, session_id, matches in rows:
-            if matches:
-                hits += 1
-                newest.setdefault(session_id, message_id)
-                if len(newest) >= limit:
-                    return list(newest.values())
-        if len(rows) < window:
-            return list(newest.values())  # every message of the user was walked
-        before, walked = rows[-1][0], walked + len(rows)
-        if hits * _WALK_WHILE_ONE_IN < len(rows):
-            break
-        if walked >= _WALK_BUDGET and hits * _WALK_ON_WHILE_ONE_IN < len(rows):
-            break
-        window = min(window * 2, _LAST_WINDOW)
-    older = conn.execute(
-        _PG_INDEXED,
-        {"query": query, "user_id": user_id, "before": before, "limit": limit + len(newest)},
+    return list(
+        conn.execute(_PG_HITS, {"user_id": user_id, "limit": limit, "query": query}).scalars()
     )
-    for session_id, message_id in older:
-        newest.setdefault(session_id, message_id)
-    return list(newest.values())[:limit]
 
 
 def _message_hits(conn: Connection, user_id: str, query: Query, limit: int) -> list[int]:

@@ -132,6 +132,49 @@ def test_the_longer_words_of_a_prefix_come_from_the_sqlite_index_itself(sqlite_u
     dispose_engine(sqlite_url)
 
 
+def newest_hits_by_hand(engine: Engine, user: str, word: str, limit: int = 50) -> list[str]:
+    """What a search for one whole word must give, read the slow way: every message of the
+    user normalised here, sessions ordered by their newest message holding the word."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ChatMessage.id, ChatMessage.session_id, ChatMessage.content).where(
+                ChatMessage.user_id == user
+            )
+        ).all()
+    newest: dict[str, int] = {}
+    for message_id, session_id, content in rows:
+        if word in normalise(content):
+            newest[session_id] = max(newest.get(session_id, 0), message_id)
+    return sorted(newest, key=newest.__getitem__, reverse=True)[:limit]
+
+
+@pytest.mark.parametrize("limit", [3, 50])
+def test_a_long_history_gives_the_sessions_of_the_newest_hits_however_the_hits_lie(
+    engine: Engine, store: ChatStore, limit: int
+) -> None:
+    """30 chats of 120 messages, written one after the other: a word in every message, a word
+    dense in the newest chat and rare before it, a rare old word, a word in one message of
+    each chat. On PostgreSQL these take the walk down the newest messages, the GIN index after
+    it, and the stop once every chat is found."""
+    for number in range(30):
+        contents = []
+        for position in range(120):
+            words = ["always"]
+            if number == 29 or (number % 6 == 0 and position == 7):
+                words.append("mixed")
+            if number in (2, 11, 17) and position == 3:
+                words.append("seldom")
+            if position == (number * 7) % 120:
+                words.append("once")
+            contents.append(("human" if position % 2 == 0 else "ai", " ".join(words)))
+        store.append_messages("ann", f"chat{number:02}", contents)
+    store.append_messages("bob", "chat29", [("human", "always mixed seldom once")])
+
+    for word in ("always", "mixed", "seldom", "once", "absent"):
+        expected = newest_hits_by_hand(engine, "ann", word, limit)
+        assert found(store, "ann", word, limit=limit) == expected, word
+
+
 def test_a_cjk_phrase_is_found_inside_a_sentence_and_only_in_its_order(
     store: ChatStore,
 ) -> None:
