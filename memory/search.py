@@ -32,8 +32,11 @@ prefix query, which merges every user's postings first, 35-250 ms; see bench/sea
   `index_messages` in the transaction that inserts the message, and kept exact on delete by an
   AFTER DELETE trigger on chat_messages: every delete path (the store, erasure, retention, a
   foreign-key cascade, another tool) needs no Python.
+  Migration 0006 adds `message_search_terms`, FTS5's vocabulary of that index, through which a
+  last word's prefix is expanded (`prefix_expansions`).
 - PostgreSQL: a table `message_search(message_id, user_id, session_id, terms tsvector)` filled
-  the same way with to_tsvector('simple', terms), following deletes by ON DELETE CASCADE.
+  the same way with to_tsvector('simple', terms), following deletes by ON DELETE CASCADE, and
+  searched by one function of migration 0006, `message_search_hits`.
 Migration 0005 creates them; they are not on Base.metadata (Alembic would compare a virtual
 table it cannot describe). A change to the normaliser changes what is indexed: it must ship
 with a migration that re-indexes every message, as 0005's backfill does.
