@@ -105,17 +105,22 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     assert "''" in str(client["default"]) and not client["nullable"]
 
 
-def test_the_accounts_models_match_the_migrated_schema(engine: Engine) -> None:
-    # Autogenerate's comparison finds no difference for the tables accounts/models.py maps.
+def differences_from_the_models(engine: Engine, tables: set[str]) -> list:
+    """What autogenerate's comparison finds between the migrated schema and these tables'
+    models (columns, types, indexes, constraints)."""
     models = MetaData(naming_convention=Base.metadata.naming_convention)
-    for name in ACCOUNTS_TABLES:
+    for name in tables:
         Base.metadata.tables[name].to_metadata(models)
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
-            opts={"include_name": lambda name, kind, _: kind != "table" or name in ACCOUNTS_TABLES},
+            opts={"include_name": lambda name, kind, _: kind != "table" or name in tables},
         )
-        assert compare_metadata(context, models) == []
+        return compare_metadata(context, models)
+
+
+def test_the_accounts_models_match_the_migrated_schema(engine: Engine) -> None:
+    assert differences_from_the_models(engine, ACCOUNTS_TABLES) == []
 
 
 def test_migrating_twice_is_harmless(engine) -> None:
@@ -298,13 +303,5 @@ def test_0006_puts_titles_in_the_sidebars_index_and_downgrades_to_0005(
 
 def test_the_memory_models_match_the_migrated_schema(engine: Engine) -> None:
     """Indexes included: the sidebar's index is declared in memory/models.py as 0006 makes it."""
-    names = {ChatSession.__tablename__, ChatMessage.__tablename__}
-    models = MetaData(naming_convention=Base.metadata.naming_convention)
-    for name in names:
-        Base.metadata.tables[name].to_metadata(models)
-    with engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={"include_name": lambda name, kind, _: kind != "table" or name in names},
-        )
-        assert compare_metadata(context, models) == []
+    tables = {ChatSession.__tablename__, ChatMessage.__tablename__}
+    assert differences_from_the_models(engine, tables) == []
