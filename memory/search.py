@@ -51,7 +51,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -69,6 +69,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from memory.models import ID_MAX_CHARS, ChatMessage, ChatSession
 from memory.validation import MAX_TITLE_CHARS, check_search
@@ -616,11 +618,10 @@ def prefix_expansions(conn: Connection, term: str) -> list[str] | None:
     last = ord(term[-1])
     if last >= 0x10FFFF:
         return None
-    rows = conn.execute(
-        _SQLITE_LONGER_WORDS,
-        {"low": term + "\x00", "high": term[:-1] + chr(last + 1), "limit": MAX_PREFIX_WORDS + 1},
-    ).scalars()
-    words = list(rows)
+    bounds = {"low": term + "\x00", "high": term[:-1] + chr(last + 1)}
+    words = list(
+        conn.execute(_SQLITE_LONGER_WORDS, {**bounds, "limit": MAX_PREFIX_WORDS + 1}).scalars()
+    )
     return None if len(words) > MAX_PREFIX_WORDS else words
 
 
@@ -668,7 +669,9 @@ def _like_pattern(value: str) -> str:
     return f"%{escaped}%"
 
 
-def _in_list(column, name: str, item_type, sqlite: bool):
+def _in_list(
+    column: ColumnElement[Any], name: str, item_type: TypeEngine[Any], sqlite: bool
+) -> ColumnElement[bool]:
     """`column IN (...)` for a list bound as `name`. On PostgreSQL one array parameter: the
     statement's text is then the same for any number of ids, so psycopg prepares it once
     instead of PostgreSQL planning a new IN list at every search."""
