@@ -373,6 +373,39 @@ def app_database_url(app: RunningApp) -> str:
     return f"sqlite:///{app.env['DATA_DIR']}/chat.db"
 
 
+# The test process's own engines on the apps' database files, closed after each module.
+_opened_urls: set[str] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _app_engines_closed() -> Iterator[None]:
+    yield
+    from database.engine import dispose_engine
+
+    for url in _opened_urls:
+        dispose_engine(url)
+    _opened_urls.clear()
+
+
+def store_of(app: RunningApp) -> Any:
+    """A ChatStore on the app's own database file, capped as the app caps it."""
+    from database import get_engine
+    from memory import ChatStore
+
+    url = app_database_url(app)
+    _opened_urls.add(url)
+    cap = app.env.get("MAX_MESSAGES_PER_CHAT")
+    return ChatStore(get_engine(url), max_messages_per_chat=int(cap) if cap else None)
+
+
+def user_id_of(app: RunningApp, username: str) -> str:
+    from accounts import find_account
+
+    account = find_account(store_of(app).engine, username=username)
+    assert account is not None
+    return account.id
+
+
 def seeded_text(number: int) -> str:
     """The content of a seeded chat's message `number` (from 0): even numbers are questions,
     odd ones their answers. About 17 tokens each, so 2,000 of them overflow a 16k window."""

@@ -24,21 +24,18 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 import audit
-from accounts import find_account
-from database import get_engine
-from database.engine import dispose_engine
-from memory import ChatStore
 from memory.store import COMPLETE, INTERRUPTED
 from tests.browser.conftest import (
     CspWatch,
     RunningApp,
-    app_database_url,
     click_and_settle,
     screenshot,
     settle,
     sign_in,
     sign_up,
+    store_of,
     stub_control,
+    user_id_of,
     wait_until_quiet,
 )
 from tests.support.openai_stub import CUT_CHUNKED, CUT_HTTP10, NORMAL
@@ -100,30 +97,6 @@ def _generous_expect_timeout() -> Iterator[None]:
     expect.set_options(timeout=LONG)
     yield
     expect.set_options(timeout=5_000)
-
-
-# The test process's own engines on the app's database file, closed after the module.
-_opened_urls: set[str] = set()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _engines_closed() -> Iterator[None]:
-    yield
-    for url in _opened_urls:
-        dispose_engine(url)
-    _opened_urls.clear()
-
-
-def store_of(app: RunningApp) -> ChatStore:
-    url = app_database_url(app)
-    _opened_urls.add(url)
-    return ChatStore(get_engine(url))
-
-
-def user_id_of(app: RunningApp, username: str) -> str:
-    account = find_account(store_of(app).engine, username=username)
-    assert account is not None
-    return account.id
 
 
 @pytest.fixture(scope="module")

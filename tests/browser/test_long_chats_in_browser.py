@@ -19,9 +19,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from accounts import find_account
-from database import get_engine
-from database.engine import dispose_engine
 from llm.provider import DEFAULT_PROVIDER_CONTEXT_TOKENS
 from memory import DEFAULT_ABILITY, ChatStore, fit_history
 from memory.history import to_langchain
@@ -29,7 +26,6 @@ from memory.store import MESSAGE_PAGE_SIZE, new_session_id
 from tests.browser.conftest import (
     CspWatch,
     RunningApp,
-    app_database_url,
     bulk_seed_chat,
     click_and_settle,
     messages,
@@ -38,8 +34,10 @@ from tests.browser.conftest import (
     seeded_text,
     settle,
     sign_up,
+    store_of,
     stub_app,
     stub_control,
+    user_id_of,
 )
 
 PAGE = MESSAGE_PAGE_SIZE
@@ -55,32 +53,6 @@ def full_app(
     data_dir = tmp_path_factory.mktemp("full-chats")
     with stub_app(data_dir, model_stub, cookie_key, MAX_MESSAGES_PER_CHAT=str(FULL_CAP)) as app:
         yield app
-
-
-# The test process's own engines on the apps' database files, closed after the module.
-_opened_urls: set[str] = set()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _engines_closed() -> Iterator[None]:
-    yield
-    for url in _opened_urls:
-        dispose_engine(url)
-    _opened_urls.clear()
-
-
-def store_of(app: RunningApp) -> ChatStore:
-    """A store on the app's own database file, capped as the app caps it."""
-    url = app_database_url(app)
-    _opened_urls.add(url)
-    cap = app.env.get("MAX_MESSAGES_PER_CHAT")
-    return ChatStore(get_engine(url), max_messages_per_chat=int(cap) if cap else None)
-
-
-def user_id_of(app: RunningApp, username: str) -> str:
-    account = find_account(store_of(app).engine, username=username)
-    assert account is not None
-    return account.id
 
 
 def new_tab(browser: Browser) -> Page:

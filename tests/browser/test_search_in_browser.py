@@ -7,8 +7,16 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from memory.store import new_session_id
-from tests.browser.conftest import CspWatch, RunningApp, screenshot, settle, sign_up
-from tests.browser.test_long_chats_in_browser import LONG, store_of, user_id_of
+from tests.browser.conftest import (
+    CspWatch,
+    RunningApp,
+    screenshot,
+    settle,
+    sign_up,
+    store_of,
+    user_id_of,
+)
+from tests.browser.test_long_chats_in_browser import LONG
 
 
 def search(page: Page, text: str) -> None:
