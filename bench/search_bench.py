@@ -11,6 +11,10 @@ search has:
   everywhere  every message of every user
   theirs      every message of the OTHER users, none of the user's
   ka          (a two-letter prefix: it expands over ~60 of the vocabulary's words)
+and, for a second user whose messages are 5% of the total, in 20 long chats written one
+after the other beside 40 short ones:
+  steady      every message of the 20 long chats (fewer chats than results asked for, so a
+              search that walks the hits newest first reads every one of them)
 At each size it prints the median and 95th percentile of `ChatStore.search_sessions` (50
 results, with snippets) and of the old `lower(content) LIKE '%word%'` query.
 
@@ -55,6 +59,9 @@ WORDS = {
     "only other users'": "theirs",
     "short prefix 'ka'": "ka",
 }
+LONG_TALKER = "longtalker"
+LONG_CHATS, SHORT_CHATS = 20, 40
+LONG_SHARE = 20  # the long talker holds 1/LONG_SHARE of the messages
 RARELY_AT = {101, 303, 505, 707, 909}  # the user's message numbers holding "rarely"
 SAMPLES = 40
 INSERT_BATCH = 5_000
@@ -81,6 +88,7 @@ class Filler:
         self.words = vocabulary(self.rng)
         self.sessions = 0
         self.mine = 0
+        self.long_messages = 0
 
     def owner(self, number: int) -> str:
         if number % MINE_EVERY == 0:
@@ -134,6 +142,24 @@ class Filler:
                         "created_at": now,
                     }
                 )
+        if self.sessions == 0:
+            session_rows += [
+                {
+                    **session_rows[0],
+                    "user_id": LONG_TALKER,
+                    "session_id": f"{kind}{number}",
+                    "message_count": 0,
+                    "last_turn": 0,
+                }
+                for kind, count in (("long", LONG_CHATS), ("short", SHORT_CHATS))
+                for number in range(count)
+            ]
+            for number in range(SHORT_CHATS):
+                rows += self.long_talker_rows(f"short{number}", 2, "", now)
+        per_chat = (messages // LONG_SHARE - self.long_messages) // LONG_CHATS
+        for number in range(LONG_CHATS):
+            rows += self.long_talker_rows(f"long{number}", per_chat, "steady", now)
+        self.long_messages += per_chat * LONG_CHATS
         with write_transaction(self.engine) as conn:
             for start in range(0, len(session_rows), INSERT_BATCH):
                 conn.execute(_sessions.insert(), session_rows[start : start + INSERT_BATCH])
@@ -151,6 +177,20 @@ class Filler:
                     ],
                 )
         self.sessions = wanted
+
+    def long_talker_rows(self, session_id: str, count: int, word: str, now: Any) -> list[dict]:
+        return [
+            {
+                "user_id": LONG_TALKER,
+                "session_id": session_id,
+                "turn": position // 2 + 1,
+                "role": "human" if position % 2 == 0 else "ai",
+                "content": " ".join([*(self.rng.choice(self.words) for _ in range(8)), word]),
+                "status": "complete",
+                "created_at": now,
+            }
+            for position in range(count)
+        ]
 
 
 def like_search(engine: Engine, user_id: str, word: str, limit: int = 50) -> list[str]:
@@ -204,13 +244,19 @@ def run(url: str, label: str, sizes: list[int], like_up_to: int) -> None:
         analyze(engine)
         filled = time.perf_counter() - started
         print(
-            f"{label}: {size:,} messages ({filler.mine:,} of the user's), filled in {filled:.0f}s"
+            f"{label}: {size + filler.long_messages + 2 * SHORT_CHATS:,} messages "
+            f"({filler.mine:,} of the user's, {filler.long_messages + 2 * SHORT_CHATS:,} of "
+            f"the long talker's), filled in {filled:.0f}s"
         )
-        for case, word in WORDS.items():
-            median, p95, found = timings_ms(lambda w=word: store.search_sessions(ME, w), SAMPLES)
+        cases = [(case, ME, word) for case, word in WORDS.items()]
+        cases.append(("20 long chats' every", LONG_TALKER, "steady"))
+        for case, user, word in cases:
+            median, p95, found = timings_ms(
+                lambda u=user, w=word: store.search_sessions(u, w), SAMPLES
+            )
             if size <= like_up_to:
                 samples = 10 if size <= 100_000 else 3
-                old = timings_ms(lambda w=word: like_search(engine, ME, w), samples)
+                old = timings_ms(lambda u=user, w=word: like_search(engine, u, w), samples)
                 like = f"{old[0]:>10.2f} {old[1]:>9.2f}"
             else:
                 like = f"{'(skipped)':>20}"

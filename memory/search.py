@@ -32,13 +32,17 @@ prefix query, which merges every user's postings first, 35-250 ms; see bench/sea
   `index_messages` in the transaction that inserts the message, and kept exact on delete by an
   AFTER DELETE trigger on chat_messages: every delete path (the store, erasure, retention, a
   foreign-key cascade, another tool) needs no Python.
-  Migration 0006 adds `message_search_terms`, FTS5's vocabulary of that index, through which a
-  last word's prefix is expanded (`prefix_expansions`).
 - PostgreSQL: a table `message_search(message_id, user_id, session_id, terms tsvector)` filled
-  the same way with to_tsvector('simple', terms), following deletes by ON DELETE CASCADE, and
-  searched by one function of migration 0006, `message_search_hits`.
-Migration 0005 creates them; they are not on Base.metadata (Alembic would compare a virtual
-table it cannot describe). A change to the normaliser changes what is indexed: it must ship
+  the same way with to_tsvector('simple', terms), and searched by one function of migration
+  0006, `message_search_hits`; a statement-level AFTER DELETE trigger on chat_messages
+  (migration 0007) removes the rows of deleted messages.
+- Both: `session_terms(term, session_id, hits, newest)` (migration 0007), per term and chat the
+  number of messages holding it and the newest one's id, added to by `index_messages` and
+  counted down by those delete triggers. A one-word query is answered from it alone
+  (`one_word_hits`; on PostgreSQL by migration 0007's `message_search_word`), and the longer
+  words of a prefix are listed from it (`prefix_expansions`).
+Migrations 0005 and 0007 create them; they are not on Base.metadata (Alembic would compare a
+virtual table it cannot describe). A change to the normaliser changes what is indexed: it must ship
 with a migration that re-indexes every message, as 0005's backfill does.
 """
 
@@ -511,13 +515,35 @@ _SQLITE_NEW_OWNER = text(
     "INSERT OR IGNORE INTO search_owners (user_id, key) "
     "SELECT :user_id, coalesce(max(key), 0) + 1 FROM search_owners"
 )
-_SQLITE_INDEX = text("INSERT OR REPLACE INTO message_search (rowid, terms) VALUES (:id, :terms)")
+# A message is indexed once, when it is inserted: rows are never rewritten, only deleted.
+_SQLITE_INDEX = text("INSERT INTO message_search (rowid, terms) VALUES (:id, :terms)")
 # The message's owner and session are read from its own row (the hook is handed its id).
 _PG_INDEX = text(
     "INSERT INTO message_search (message_id, user_id, session_id, terms) "
     "SELECT m.id, m.user_id, m.session_id, to_tsvector('simple', :terms) "
-    "FROM chat_messages AS m WHERE m.id = :id "
-    "ON CONFLICT (message_id) DO UPDATE SET terms = excluded.terms"
+    "FROM chat_messages AS m WHERE m.id = :id"
+)
+# The new messages' terms counted into their chats' rows of session_terms (migration 0007
+# backfills it with these statements over every message). On SQLite the terms are read back
+# from the FTS5 rows just written, split by json_each as the delete trigger splits them:
+# terms never hold a quote or a backslash, so '["' || replace(terms, ' ', '","') || '"]' is
+# always a JSON array of them.
+_SQLITE_ADD_SESSION_TERMS = text(
+    "INSERT INTO session_terms (term, session_id, hits, newest) "
+    "SELECT w.value, m.session_id, count(DISTINCT m.id), max(m.id) "
+    "FROM message_search AS s JOIN chat_messages AS m ON m.id = s.rowid, "
+    "json_each('[\"' || replace(s.terms, ' ', '\",\"') || '\"]') AS w "
+    "WHERE s.rowid IN :ids GROUP BY w.value, m.session_id "
+    "ON CONFLICT (term, session_id) DO UPDATE SET hits = hits + excluded.hits, "
+    "newest = max(newest, excluded.newest)"
+).bindparams(bindparam("ids", expanding=True))
+_PG_ADD_SESSION_TERMS = text(
+    "INSERT INTO session_terms (term, session_id, hits, newest) "
+    "SELECT w.term, s.session_id, count(*), max(s.message_id) "
+    "FROM message_search AS s, unnest(tsvector_to_array(s.terms)) AS w(term) "
+    "WHERE s.message_id = ANY (CAST(:ids AS BIGINT[])) GROUP BY w.term, s.session_id "
+    "ON CONFLICT (term, session_id) DO UPDATE SET hits = session_terms.hits + excluded.hits, "
+    "newest = greatest(session_terms.newest, excluded.newest)"
 )
 _OWNER_KEY = select(search_owners.c.key).where(search_owners.c.user_id == bindparam("user_id"))
 
@@ -557,8 +583,12 @@ def index_messages(conn: Connection, rows: Iterable[tuple[int, str, str]]) -> No
             keys[user_id] = key
         terms = _owned_terms(keys[user_id], tokens)
         entries.append({"id": message_id, "user_id": user_id, "terms": terms})
-    if entries:
-        conn.execute(_SQLITE_INDEX if _is_sqlite(conn) else _PG_INDEX, entries)
+    if not entries:
+        return
+    sqlite = _is_sqlite(conn)
+    conn.execute(_SQLITE_INDEX if sqlite else _PG_INDEX, entries)
+    ids = [entry["id"] for entry in entries]
+    conn.execute(_SQLITE_ADD_SESSION_TERMS if sqlite else _PG_ADD_SESSION_TERMS, {"ids": ids})
 
 
 def forget_owner(conn: Connection, user_id: str) -> None:
@@ -601,28 +631,81 @@ _PG_HITS = text(
 
 
 # A prefix that begins at most this many longer words of the user is asked for word by word:
-# FTS5 streams such a query newest first and stops at the limit, where a prefix query first
-# merges the postings of every word it covers (3 ms for a word in all of 100k messages). Past
-# it, the words are rarer than they are many, and the prefix query is the cheaper of the two.
+# each word's chats are read from session_terms (and on SQLite, FTS5 streams such a query
+# newest first and stops at the limit, where a prefix query first merges the postings of
+# every word it covers: 3 ms for a word in all 100k messages). Past it, the words are rarer
+# than they are many, and the prefix query is the cheaper of the two.
 MAX_PREFIX_WORDS = 16
-_SQLITE_LONGER_WORDS = text(
-    "SELECT term FROM message_search_terms WHERE term >= :low AND term < :high LIMIT :limit"
+# The words after `low` up to `high`, one probe of session_terms' primary key each: a skip
+# scan, whatever number of chats holds each word.
+_LONGER_WORDS = text(
+    "WITH RECURSIVE longer(term, n) AS ("
+    "SELECT (SELECT min(t.term) FROM session_terms AS t WHERE t.term > :low AND t.term < :high)"
+    ", 1 UNION ALL SELECT (SELECT min(t.term) FROM session_terms AS t "
+    "WHERE t.term > longer.term AND t.term < :high), longer.n + 1 "
+    "FROM longer WHERE longer.term IS NOT NULL AND longer.n < :limit) "
+    "SELECT term FROM longer WHERE term IS NOT NULL"
 )
 
 
 def prefix_expansions(conn: Connection, term: str) -> list[str] | None:
     """The indexed terms (of any owner: `term` carries the owner's key) that begin with
-    `term` and are longer, from FTS5's vocabulary; None when there are over MAX_PREFIX_WORDS.
-    The range starts just past `term` itself ("\\x00" never occurs in a term), so that the
-    vocabulary does not count the postings of the word typed, which may be in every message."""
+    `term` and are longer, from session_terms; None when there are over MAX_PREFIX_WORDS."""
     last = ord(term[-1])
     if last >= 0x10FFFF:
         return None
-    bounds = {"low": term + "\x00", "high": term[:-1] + chr(last + 1)}
-    words = list(
-        conn.execute(_SQLITE_LONGER_WORDS, {**bounds, "limit": MAX_PREFIX_WORDS + 1}).scalars()
-    )
+    bounds = {"low": term, "high": term[:-1] + chr(last + 1)}
+    words = list(conn.execute(_LONGER_WORDS, {**bounds, "limit": MAX_PREFIX_WORDS + 1}).scalars())
     return None if len(words) > MAX_PREFIX_WORDS else words
+
+
+# The `limit` chats of one word with the newest messages holding it, from the index
+# (term, newest DESC) of session_terms alone: `limit` rows whatever the word's hits. On
+# PostgreSQL one function of migration 0007 does the whole one-word search in the server.
+_SQLITE_WORD_CHATS = text(
+    "SELECT newest, session_id FROM session_terms WHERE term = :term "
+    "ORDER BY newest DESC LIMIT :limit"
+)
+_PG_WORD = text(
+    "SELECT message_id FROM message_search_word(CAST(:user_id AS VARCHAR), "
+    "CAST(:word AS TEXT), CAST(:prefix AS BOOLEAN), CAST(:limit AS INTEGER), "
+    "CAST(:max_words AS INTEGER))"
+)
+
+
+def one_word_hits(conn: Connection, user_id: str, query: Query, limit: int) -> list[int] | None:
+    """For a query of one word (or emoji), the newest matching message of each of the user's
+    `limit` chats with the newest hits, newest first, from session_terms; None for any other
+    query. A prefix that begins over MAX_PREFIX_WORDS longer words is None on SQLite (the
+    caller asks the message index); on PostgreSQL the function asks it itself."""
+    if len(query.parts) != 1 or len(query.parts[0].tokens) != 1:
+        return None
+    part = query.parts[0]
+    if not _is_sqlite(conn):
+        parameters = {
+            "user_id": user_id,
+            "word": part.tokens[0],
+            "prefix": part.prefix,
+            "limit": limit,
+            "max_words": MAX_PREFIX_WORDS,
+        }
+        return list(conn.execute(_PG_WORD, parameters).scalars())
+    key = owner_key(conn, user_id)
+    if key is None:
+        return []  # nothing of this user was ever indexed
+    terms = [f"{key}x{part.tokens[0]}"]
+    if part.prefix:
+        longer = prefix_expansions(conn, terms[0])
+        if longer is None:
+            return None
+        terms += longer
+    newest: dict[str, int] = {}
+    for term in terms:
+        for message_id, session_id in conn.execute(
+            _SQLITE_WORD_CHATS, {"term": term, "limit": limit}
+        ):
+            newest[session_id] = max(message_id, newest.get(session_id, 0))
+    return sorted(newest.values(), reverse=True)[:limit]
 
 
 def _sqlite_match(conn: Connection, query: Query, key: int) -> str:
@@ -656,6 +739,9 @@ def _message_hits(conn: Connection, user_id: str, query: Query, limit: int) -> l
     newest hits, newest first."""
     if not query.parts:
         return []
+    one_word = one_word_hits(conn, user_id, query, limit)
+    if one_word is not None:
+        return one_word
     key = owner_key(conn, user_id)
     if key is None:
         return []  # nothing of this user was ever indexed
@@ -788,6 +874,7 @@ __all__ = [
     "index_messages",
     "indexed_terms",
     "normalise",
+    "one_word_hits",
     "owner_key",
     "parse_query",
     "prefix_expansions",

@@ -13,6 +13,11 @@ from database import Base, get_engine, migrate, utcnow, write_transaction
 from database.engine import dispose_engine
 from memory import ChatStore
 from memory.models import ChatMessage, ChatSession
+from tests.support.search_index import (
+    assert_index_matches_messages,
+    index_size,
+    session_terms_stored,
+)
 
 TABLES = {
     "chat_sessions",
@@ -27,7 +32,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0006"
+HEAD = "0007"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -73,7 +78,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
-    migrate(engine, "-2")  # head is 0006; 0005 and 0006 (search) are tested on their own below
+    migrate(engine, "-3")  # 0005 to 0007 (search) are tested on their own below
     assert version(engine) == "0004"
     assert login_failure_columns(engine) >= {"username", "client", "at"}
     assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
@@ -233,7 +238,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store.finish_turn(turn, "The Java Virtual Machine.")
     assert found(store, "ada", "virtual") == ["s3"]
 
-    migrate(engine, "-2")
+    migrate(engine, "-3")
     assert version(engine) == "0004"
     assert search_objects(engine) == set()
     with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
@@ -270,24 +275,17 @@ def test_0006_puts_titles_in_the_sidebars_index_and_downgrades_to_0005(
     database_url: str,
 ) -> None:
     engine = get_engine(database_url)
+    migrate(engine, "0004")
+    store_at_0004(engine, "ada", "s1", "Threads in Kotlin?", "Coroutines, mostly.")
     migrate(engine, "0005")
     assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id"]
-    store = ChatStore(engine)
-    turn = store.begin_turn("ada", "s1", "Threads in Kotlin?")
-    store.finish_turn(turn, "Coroutines, mostly.")
-    store.rename_session("ada", "s1", "Kotlin questions")
 
-    migrate(engine)
-    assert version(engine) == HEAD
+    migrate(engine, "0006")
     assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
     sqlite = engine.dialect.name == "sqlite"
     assert ("message_search_terms" in search_objects(engine)) == sqlite
     assert ("message_search_hits" in search_objects(engine)) != sqlite
     assert not {"message_search_recent", "message_search_sessions"} & search_objects(engine)
-    assert found(store, "ada", "question") == ["s1"]  # the title, read from the index
-    assert found(store, "ada", "corout") == ["s1"]  # a prefix, through the vocabulary
-    assert found(store, "ada", "thread") == ["s1"]
-    assert found(store, "bob", "kotlin") == []
 
     migrate(engine, "-1")
     assert version(engine) == "0005"
@@ -297,7 +295,51 @@ def test_0006_puts_titles_in_the_sidebars_index_and_downgrades_to_0005(
     if not sqlite:  # 0005's own two functions, made again from 0005
         assert search_objects(engine) >= {"message_search_recent", "message_search_sessions"}
     migrate(engine)
-    assert found(ChatStore(engine), "ada", "corout") == ["s1"]
+    store = ChatStore(engine)
+    store.rename_session("ada", "s1", "Kotlin questions")
+    assert found(store, "ada", "question") == ["s1"]  # the title, read from the index
+    assert found(store, "ada", "corout") == ["s1"]
+    assert found(store, "ada", "thread") == ["s1"]
+    assert found(store, "bob", "kotlin") == []
+    dispose_engine(database_url)
+
+
+# 0007: each word's chats -----------------------------------------------------------------------
+
+
+def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine, "0004")
+    store_at_0004(engine, "ada", "s1", "Plum jam?", "Plum tart, or plum pie.", "Fig?")
+    store_at_0004(engine, "ada", "s2", "Plum cake", "")
+    store_at_0004(engine, "bob", "s1", "Plum wine", "Fig roll 🍰")
+    migrate(engine, "0006")  # 0005 indexed the messages
+
+    migrate(engine)
+    assert version(engine) == HEAD
+    assert_index_matches_messages(engine)
+    assert len(session_terms_stored(engine)) > 0
+    store = ChatStore(engine)
+    assert found(store, "ada", "plum") == ["s2", "s1"]
+    assert found(store, "bob", "🍰") == ["s1"]
+    with write_transaction(engine) as conn:  # another tool's delete: the trigger follows it
+        conn.execute(text("DELETE FROM chat_messages WHERE content = 'Plum cake'"))
+    assert_index_matches_messages(engine)
+    assert found(store, "ada", "plum") == ["s1"]
+
+    migrate(engine, "-1")
+    assert version(engine) == "0006"
+    assert "session_terms" not in inspect(engine).get_table_names()
+    assert ("message_search_terms" in search_objects(engine)) == (engine.dialect.name == "sqlite")
+    with write_transaction(engine) as conn:  # 0006's own way of following a delete is back
+        conn.execute(text("DELETE FROM chat_messages WHERE content = 'Plum wine'"))
+    assert index_size(engine) == 4  # of the six with words, two deleted
+    migrate(engine)
+    assert_index_matches_messages(engine)
+    assert found(ChatStore(engine), "bob", "plum") == []
+    assert found(ChatStore(engine), "bob", "fig") == ["s1"]
     dispose_engine(database_url)
 
 

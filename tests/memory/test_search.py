@@ -4,6 +4,8 @@ snippets from the original text, and an index that never disagrees with the mess
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,12 +24,14 @@ from memory.search import (
     build_snippet,
     indexed_terms,
     normalise,
+    one_word_hits,
     owner_key,
     parse_query,
     prefix_expansions,
     search_owners,
     tokens_with_offsets,
 )
+from tests.support.search_index import assert_index_matches_messages
 
 
 @pytest.fixture
@@ -47,18 +51,6 @@ def found(store: ChatStore, user: str, query: str, limit: int = 50) -> list[str]
     summaries = store.search_sessions(user, query, limit=limit)
     assert all(summary.user_id == user for summary in summaries)
     return [summary.session_id for summary in summaries]
-
-
-def index_size(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(text("SELECT count(*) FROM message_search")) or 0)
-
-
-def assert_index_matches_messages(engine: Engine) -> None:
-    """One index entry per message that has a word, and none for a message that is gone."""
-    with engine.connect() as conn:
-        contents = conn.scalars(select(ChatMessage.content)).all()
-    assert index_size(engine) == sum(1 for content in contents if normalise(content))
 
 
 # Words ----------------------------------------------------------------------------------------
@@ -99,8 +91,9 @@ def test_the_last_word_also_matches_as_a_prefix_and_the_others_only_whole(
 def test_a_prefix_finds_every_longer_word_of_the_user_newest_first_however_many_there_are(
     store: ChatStore, longer_words: int
 ) -> None:
-    """Up to MAX_PREFIX_WORDS longer words are asked for by name (SQLite), more by a prefix
-    query: the same sessions either way, and another user's longer words never."""
+    """Up to MAX_PREFIX_WORDS longer words are read word by word from session_terms, more by
+    a prefix query of the message index: the same sessions either way, and another user's
+    longer words never."""
     ask(store, "ann", "exact", "every word here")
     for number in range(longer_words):
         ask(store, "ann", f"longer{number}", f"every{chr(ord('a') + number)}thing counts")
@@ -115,21 +108,69 @@ def test_a_prefix_finds_every_longer_word_of_the_user_newest_first_however_many_
     assert found(store, "ann", "everyone") == []
 
 
-def test_the_longer_words_of_a_prefix_come_from_the_sqlite_index_itself(sqlite_url: str) -> None:
-    """(PostgreSQL expands a prefix inside its GIN index.)"""
-    engine = get_engine(sqlite_url)
-    migrate(engine)
-    store = ChatStore(engine)
+def test_the_longer_words_of_a_prefix_are_the_users_own_and_leave_with_their_messages(
+    engine: Engine, store: ChatStore
+) -> None:
     ask(store, "ann", "s1", "java javadoc javascript")
+    ask(store, "ann", "s2", "javadoc again")
     ask(store, "bob", "s1", "javanese")
     with engine.connect() as conn:
         key = owner_key(conn, "ann")
         assert prefix_expansions(conn, f"{key}xjava") == [f"{key}xjavadoc", f"{key}xjavascript"]
+        assert prefix_expansions(conn, f"{key}xjavas") == [f"{key}xjavascript"]
     store.delete_session("ann", "s1")
     with engine.connect() as conn:
-        # Nothing of a deleted message lingers in the vocabulary: it is the index's own.
-        assert prefix_expansions(conn, f"{key}xjava") == []
-    dispose_engine(sqlite_url)
+        # Nothing of a deleted message lingers: the words are listed from the chats holding them.
+        assert prefix_expansions(conn, f"{key}xjava") == [f"{key}xjavadoc"]
+
+
+def test_a_one_word_query_is_answered_from_each_words_chats_and_others_from_the_messages(
+    engine: Engine, store: ChatStore
+) -> None:
+    """The newest holder of the word in each chat, newest first, read from session_terms (its
+    rows are what the ids come from: a row changed by hand changes the answer)."""
+    ask(store, "ann", "s1", "plum jam", "plum tart")
+    ask(store, "ann", "s2", "plum cake", "fig")
+    ask(store, "ann", "s3", "plumber", "no")
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(ChatMessage.content, ChatMessage.id)).all())
+        plum = parse_query("plum")
+        assert one_word_hits(conn, "ann", plum, 50) == [
+            ids["plumber"],
+            ids["plum cake"],
+            ids["plum tart"],
+        ]
+        assert one_word_hits(conn, "ann", plum, 2) == [ids["plumber"], ids["plum cake"]]
+        assert one_word_hits(conn, "ann", parse_query("plum jam"), 50) is None
+        assert one_word_hits(conn, "bob", plum, 50) == []
+        key = owner_key(conn, "ann")
+    with write_transaction(engine) as conn:
+        conn.execute(
+            text("UPDATE session_terms SET newest = :id WHERE term = :term AND session_id = 's1'"),
+            {"id": ids["plum jam"], "term": f"{key}xplum"},
+        )
+    with engine.connect() as conn:
+        assert one_word_hits(conn, "ann", plum, 50) == [
+            ids["plumber"],
+            ids["plum cake"],
+            ids["plum jam"],
+        ]
+
+
+def test_a_prefix_of_too_many_words_is_left_to_the_message_index(
+    engine: Engine, store: ChatStore
+) -> None:
+    """Past MAX_PREFIX_WORDS longer words SQLite's caller asks the message index, and
+    PostgreSQL's function does so itself: either way the chat is found."""
+    words = " ".join(f"ka{chr(ord('a') + n)}" for n in range(MAX_PREFIX_WORDS + 1))
+    ask(store, "ann", "s1", words)
+    ask(store, "ann", "s2", "kaa")
+    with engine.connect() as conn:
+        many = one_word_hits(conn, "ann", parse_query("ka"), 50)
+        assert (many is None) == (engine.dialect.name == "sqlite")
+        assert one_word_hits(conn, "ann", parse_query("kaq"), 50) is not None
+    assert found(store, "ann", "ka") == ["s2", "s1"]
+    assert found(store, "ann", "kaq") == ["s1"]
 
 
 def newest_hits_by_hand(engine: Engine, user: str, word: str, limit: int = 50) -> list[str]:
@@ -411,6 +452,81 @@ def test_retry_replaces_the_answer_in_the_index(engine: Engine, store: ChatStore
     assert found(store, "user1", "banana") == []
     assert found(store, "user1", "plum") == ["s1"]
     assert_index_matches_messages(engine)
+
+
+def test_deleting_the_newest_message_holding_a_word_dates_its_chat_by_the_next_newest(
+    engine: Engine, store: ChatStore
+) -> None:
+    """A Retry, a replaced answer and another tool's delete of single messages: where the
+    message gone was the newest holding a word, the chat is found by the next newest (its
+    snippet too), and each word's count of holders stays exact."""
+    store.create_session("ann", session_id="a", title="—")
+    store.append_messages(
+        "ann",
+        "a",
+        [("human", "plum jam"), ("ai", "plum tart"), ("human", "fig"), ("ai", "plum pie")],
+    )
+    ask(store, "ann", "b", "plum cake", "fig roll")
+    store.append_messages("ann", "a", [("human", "plum?")])
+    turn = store.begin_turn("ann", "a", "which fig and plum")
+    store.finish_turn(turn, "the plum one")
+    assert found(store, "ann", "plum") == ["a", "b"]
+    store.finish_turn(turn, "none")  # the answer holding "plum" replaced
+    assert_index_matches_messages(engine)
+    assert found(store, "ann", "plum") == ["a", "b"]
+    assert store.reopen_last_turn("ann", "a") is not None
+    assert_index_matches_messages(engine)
+    with write_transaction(engine) as conn:
+        # The newest messages of chat a holding "plum" go, in one statement with an old one.
+        conn.execute(
+            text(
+                "DELETE FROM chat_messages WHERE session_id = 'a' "
+                "AND content IN ('plum?', 'which fig and plum', 'plum jam')"
+            )
+        )
+    assert_index_matches_messages(engine)
+    # Chat a's newest "plum" is now "plum pie", older than chat b's "plum cake".
+    assert found(store, "ann", "plum") == newest_hits_by_hand(engine, "ann", "plum") == ["b", "a"]
+    [hit] = store.search_sessions("ann", "pie")
+    assert hit.session_id == "a"
+    assert found(store, "ann", "fig") == newest_hits_by_hand(engine, "ann", "fig") == ["b", "a"]
+
+
+def test_two_tabs_writing_to_one_chat_on_postgresql_never_deadlock_over_its_words(
+    postgres_url: str,
+) -> None:
+    """One tab asks again and again while the other replaces its answer again and again, both
+    with the same words: each write takes the chat's row before its words' rows, so neither
+    ever holds a word the other waits for while waiting for the chat."""
+    engine = get_engine(postgres_url)
+    migrate(engine)
+    store = ChatStore(engine)
+    store.create_session("ann", session_id="s1", title="—")
+    answered = store.begin_turn("ann", "s1", "plum fig pear")
+    errors: list[BaseException] = []
+
+    def keep(action: Callable[[int], None]) -> None:
+        try:
+            for number in range(150):
+                action(number)
+        except BaseException as error:
+            errors.append(error)
+
+    def ask_again(number: int) -> None:
+        turn = store.begin_turn("ann", "s1", f"plum fig pear {number}")
+        store.finish_turn(turn, "plum fig")
+
+    def replace_answer(number: int) -> None:
+        store.finish_turn(answered, f"plum fig pear again {number}")
+
+    tabs = [threading.Thread(target=keep, args=(action,)) for action in (ask_again, replace_answer)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join()
+    assert errors == []
+    assert_index_matches_messages(engine)
+    dispose_engine(postgres_url)
 
 
 def test_clearing_a_session_removes_its_words(engine: Engine, store: ChatStore) -> None:

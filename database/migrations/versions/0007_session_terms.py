@@ -1,0 +1,234 @@
+"""search: one row per word and chat, so that a word's chats are read newest first directly
+
+`session_terms(term, session_id, hits, newest)`: for every indexed term (owner key included,
+`17xjava`) and every chat holding it, how many of the chat's messages hold it and the id of
+the newest one. A one-word search reads the `limit` rows of its word with the highest
+`newest` from the index (term, newest DESC), and those ids are the messages its snippets come
+from: 50 rows, however the word's hits lie. The message index of 0005 could only walk the
+user's hits newest first, which for a word in every message of a few long chats means every
+hit (110 ms on SQLite, 220 ms on PostgreSQL for 100k), and on PostgreSQL turned to the GIN
+index for a rarer word, which reads every hit of the user (7 ms at 1M).
+
+Kept exact in the transaction of every write, whoever writes:
+- Rows are added by memory.search.index_messages, right after the messages' own index entries.
+  The backfill here runs the same statements over every message, written out again: this
+  revision's schema is fixed, the app's statements may follow later ones.
+- Rows are taken away by the database when a message goes:
+  - SQLite: the AFTER DELETE trigger on chat_messages, which already removed the message's
+    FTS5 entry, first counts the message's terms out of their chats (the terms are read back
+    from the FTS5 row through json_each, since a trigger can hold no WITH clause), and when
+    the message was the newest holding a term, finds the next newest.
+  - PostgreSQL: a statement-level AFTER DELETE trigger on chat_messages does the same for
+    all the statement's rows at once, then removes their message_search rows. It replaces the
+    foreign key's ON DELETE CASCADE, which deleted those rows one statement per message.
+- The terms column is "C"-collated on PostgreSQL (code point order, as SQLite's), so that the
+  words a prefix begins are a range of it.
+SQLite's fts5vocab table of 0006 goes: the longer words a prefix begins are now listed from
+session_terms on both engines.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A message's terms, as rows, from the text its FTS5 entry stores: terms are runs of letters,
+# digits and marks separated by single spaces (memory/search.py), never a quote or a
+# backslash, so this is always a JSON array of them.
+_SQLITE_TERMS_OF = "json_each('[\"' || replace({terms}, ' ', '\",\"') || '\"]')"
+
+SQLITE_ADD = (
+    "INSERT INTO session_terms (term, session_id, hits, newest) "
+    "SELECT w.value, m.session_id, count(DISTINCT m.id), max(m.id) "
+    "FROM message_search AS s JOIN chat_messages AS m ON m.id = s.rowid, "
+    + _SQLITE_TERMS_OF.format(terms="s.terms")
+    + " AS w WHERE {where} GROUP BY w.value, m.session_id "
+    "ON CONFLICT (term, session_id) DO UPDATE SET hits = hits + excluded.hits, "
+    "newest = max(newest, excluded.newest)"
+)
+POSTGRES_ADD = (
+    "INSERT INTO session_terms (term, session_id, hits, newest) "
+    "SELECT w.term, s.session_id, count(*), max(s.message_id) "
+    "FROM message_search AS s, unnest(tsvector_to_array(s.terms)) AS w(term) "
+    "WHERE {where} GROUP BY w.term, s.session_id "
+    "ON CONFLICT (term, session_id) DO UPDATE SET hits = session_terms.hits + excluded.hits, "
+    "newest = greatest(session_terms.newest, excluded.newest)"
+)
+
+_OLD_TERMS = (
+    "SELECT w.value FROM message_search AS s, "
+    + _SQLITE_TERMS_OF.format(terms="s.terms")
+    + " AS w WHERE s.rowid = OLD.id"
+)
+# The next newest holder is found by FTS5, newest first, and checked against the stored terms
+# themselves; the message being deleted is already gone from chat_messages.
+_SQLITE_DELETE_TRIGGER = f"""
+CREATE TRIGGER chat_messages_search_delete AFTER DELETE ON chat_messages BEGIN
+    UPDATE session_terms SET hits = hits - 1
+    WHERE session_id = OLD.session_id AND term IN ({_OLD_TERMS});
+    DELETE FROM session_terms
+    WHERE session_id = OLD.session_id AND hits = 0 AND term IN ({_OLD_TERMS});
+    UPDATE session_terms SET newest = (
+        SELECT s.rowid FROM message_search AS s JOIN chat_messages AS m ON m.id = s.rowid
+        WHERE s.terms MATCH '"' || session_terms.term || '"'
+        AND m.user_id = OLD.user_id AND m.session_id = OLD.session_id
+        AND instr(' ' || s.terms || ' ', ' ' || session_terms.term || ' ') > 0
+        ORDER BY s.rowid DESC LIMIT 1)
+    WHERE session_id = OLD.session_id AND newest = OLD.id AND term IN ({_OLD_TERMS});
+    DELETE FROM message_search WHERE rowid = OLD.id;
+END
+"""
+_SQLITE_OLD_DELETE_TRIGGER = (
+    "CREATE TRIGGER chat_messages_search_delete AFTER DELETE ON chat_messages "
+    "BEGIN DELETE FROM message_search WHERE rowid = OLD.id; END"
+)
+
+# One statement for the counts: the rows whose every holder goes are deleted, the others
+# counted down, and where the newest holder goes the next newest is found walking the
+# chat's own rows down (user_id, message_id DESC) from below it, skipping the other rows
+# being deleted (this statement still sees them: its CTE's delete is not visible to it).
+_POSTGRES_DELETE_FUNCTION = """
+CREATE FUNCTION chat_messages_unindex() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WITH gone AS MATERIALIZED (
+        SELECT w.term, s.user_id, s.session_id, count(*) AS n, max(s.message_id) AS top
+        FROM removed AS r
+        JOIN message_search AS s ON s.message_id = r.id
+        CROSS JOIN unnest(tsvector_to_array(s.terms)) AS w(term)
+        GROUP BY w.term, s.user_id, s.session_id
+    ), emptied AS (
+        DELETE FROM session_terms AS t USING gone AS g
+        WHERE t.term = g.term AND t.session_id = g.session_id AND t.hits <= g.n
+    )
+    UPDATE session_terms AS t SET
+        hits = t.hits - g.n,
+        newest = CASE WHEN t.newest <> g.top THEN t.newest ELSE (
+            SELECT s.message_id FROM message_search AS s
+            WHERE s.user_id = g.user_id AND s.message_id < g.top
+            AND s.session_id = g.session_id AND t.term = ANY (tsvector_to_array(s.terms))
+            AND NOT EXISTS (SELECT FROM removed AS x WHERE x.id = s.message_id)
+            ORDER BY s.message_id DESC LIMIT 1) END
+    FROM gone AS g
+    WHERE t.term = g.term AND t.session_id = g.session_id AND t.hits > g.n;
+    DELETE FROM message_search AS s USING removed AS r WHERE s.message_id = r.id;
+    RETURN NULL;
+END
+$$
+"""
+_POSTGRES_DELETE_TRIGGER = (
+    "CREATE TRIGGER chat_messages_search_delete AFTER DELETE ON chat_messages "
+    "REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION chat_messages_unindex()"
+)
+_POSTGRES_FOREIGN_KEY = "fk_message_search_message_id_chat_messages"
+
+# A one-word search in one call (a round trip costs about 0.15 ms here): the owner's key, the
+# longer words of a prefix (one probe each), then the `wanted` chats with the newest holders of
+# any of these words, read from (term, newest DESC); past `max_words` longer words, 0006's
+# message_search_hits with the prefix query, as memory/search.py does on SQLite. (Terms hold
+# no quote or backslash, so quote_literal makes the plain quoted lexeme to_tsquery expects.)
+_POSTGRES_WORD_FUNCTION = """
+CREATE FUNCTION message_search_word(
+    owner VARCHAR, word TEXT, prefix BOOLEAN, wanted INTEGER, max_words INTEGER)
+RETURNS TABLE (message_id BIGINT)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    owner_key INTEGER;
+    first_term TEXT;
+    high TEXT;
+    last_code INTEGER;
+    next_term TEXT;
+    too_many BOOLEAN := false;
+    terms TEXT[];
+BEGIN
+    SELECT o.key INTO owner_key FROM search_owners AS o WHERE o.user_id = owner;
+    IF owner_key IS NULL THEN
+        RETURN;
+    END IF;
+    first_term := owner_key || 'x' || word;
+    terms := ARRAY[first_term];
+    IF prefix THEN
+        last_code := ascii(right(first_term, 1));
+        too_many := last_code >= 1114111;
+        high := left(first_term, -1) || chr(least(last_code + 1, 1114111));
+        next_term := first_term;
+        WHILE NOT too_many LOOP
+            SELECT min(t.term) INTO next_term FROM session_terms AS t
+            WHERE t.term > next_term AND t.term < high;
+            EXIT WHEN next_term IS NULL;
+            too_many := cardinality(terms) > max_words;
+            terms := terms || next_term;
+        END LOOP;
+    END IF;
+    IF too_many THEN
+        RETURN QUERY SELECT h.message_id FROM message_search_hits(
+            owner, wanted, to_tsquery('simple', quote_literal(first_term) || ':*')) AS h;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT max(x.newest) FROM unnest(terms) AS w(term)
+        CROSS JOIN LATERAL (SELECT t.newest, t.session_id FROM session_terms AS t
+            WHERE t.term = w.term ORDER BY t.newest DESC LIMIT wanted) AS x
+        GROUP BY x.session_id ORDER BY max(x.newest) DESC LIMIT wanted;
+END
+$$
+"""
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "CREATE TABLE session_terms ("
+            "term VARCHAR NOT NULL, session_id VARCHAR(255) NOT NULL, "
+            "hits INTEGER NOT NULL, newest INTEGER NOT NULL, "
+            "CONSTRAINT pk_session_terms PRIMARY KEY (term, session_id)) WITHOUT ROWID"
+        )
+        op.execute(SQLITE_ADD.format(where="true"))
+        op.execute("DROP TRIGGER chat_messages_search_delete")
+        op.execute(_SQLITE_DELETE_TRIGGER)
+        op.execute("DROP TABLE message_search_terms")
+    else:
+        op.execute(
+            "CREATE TABLE session_terms ("
+            'term TEXT COLLATE "C" NOT NULL, session_id VARCHAR(255) NOT NULL, '
+            "hits INTEGER NOT NULL, newest BIGINT NOT NULL, "
+            "CONSTRAINT pk_session_terms PRIMARY KEY (term, session_id))"
+        )
+        op.execute(POSTGRES_ADD.format(where="true"))
+        op.execute(f"ALTER TABLE message_search DROP CONSTRAINT {_POSTGRES_FOREIGN_KEY}")
+        op.execute(_POSTGRES_DELETE_FUNCTION)
+        op.execute(_POSTGRES_DELETE_TRIGGER)
+        op.execute(_POSTGRES_WORD_FUNCTION)
+    # Built after the backfill: one sort instead of an insert per row. On SQLite the primary
+    # key's own columns ride along in it, so a search reads (newest, session_id) from it alone.
+    include = "" if op.get_bind().dialect.name == "sqlite" else " INCLUDE (session_id)"
+    op.execute(
+        f"CREATE INDEX ix_session_terms_newest ON session_terms (term, newest DESC){include}"
+    )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE VIRTUAL TABLE message_search_terms USING fts5vocab(message_search, row)")
+        op.execute("DROP TRIGGER chat_messages_search_delete")
+        op.execute(_SQLITE_OLD_DELETE_TRIGGER)
+    else:
+        op.execute("DROP FUNCTION message_search_word(VARCHAR, TEXT, BOOLEAN, INTEGER, INTEGER)")
+        op.execute("DROP TRIGGER chat_messages_search_delete ON chat_messages")
+        op.execute("DROP FUNCTION chat_messages_unindex()")
+        # Rows of messages deleted meanwhile without the trigger cannot exist: it was in place.
+        op.execute(
+            f"ALTER TABLE message_search ADD CONSTRAINT {_POSTGRES_FOREIGN_KEY} "
+            "FOREIGN KEY (message_id) REFERENCES chat_messages (id) ON DELETE CASCADE"
+        )
+    op.execute("DROP TABLE session_terms")
