@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Text, exists, func, literal, or_, select
+from sqlalchemy import Engine, Text, exists, func, literal, or_, select, text
 
 from database import get_engine, utcnow, write_transaction
 from database.engine import dispose_engine
@@ -225,6 +225,26 @@ def timings_ms(action: Callable[[], Any], samples: int) -> tuple[float, float, A
     return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)], result
 
 
+# What each part of the search takes on disk, indexes included.
+_SQLITE_SIZES = text(
+    "SELECT CASE WHEN name LIKE 'message_search%' THEN 'message_search' "
+    "WHEN name IN ('session_terms', 'ix_session_terms_newest') THEN 'session_terms' "
+    "ELSE 'the rest' END, sum(pgsize) FROM dbstat GROUP BY 1 ORDER BY 1"
+)
+_PG_SIZES = text(
+    "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+    "WHERE relname IN ('chat_messages', 'message_search', 'session_terms') ORDER BY relname"
+)
+
+
+def storage(engine: Engine) -> str:
+    """MB on disk of the messages, the message index and session_terms (SQLite: every page of
+    the file, through dbstat)."""
+    with engine.connect() as conn:
+        sizes = conn.execute(_SQLITE_SIZES if engine.dialect.name == "sqlite" else _PG_SIZES)
+        return ", ".join(f"{name} {size / 1e6:,.0f} MB" for name, size in sizes)
+
+
 def analyze(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -246,7 +266,7 @@ def run(url: str, label: str, sizes: list[int], like_up_to: int) -> None:
         print(
             f"{label}: {size + filler.long_messages + 2 * SHORT_CHATS:,} messages "
             f"({filler.mine:,} of the user's, {filler.long_messages + 2 * SHORT_CHATS:,} of "
-            f"the long talker's), filled in {filled:.0f}s"
+            f"the long talker's), filled in {filled:.0f}s; {storage(engine)}"
         )
         cases = [(case, ME, word) for case, word in WORDS.items()]
         cases.append(("20 long chats' every", LONG_TALKER, "steady"))

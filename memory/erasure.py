@@ -17,7 +17,7 @@ from database import write_transaction
 from database.outages import module_outages_raise
 from memory.errors import StoreUnavailable
 from memory.models import ChatMessage, ChatSession
-from memory.search import forget_owner
+from memory.search import forget_chats, forget_owner
 from memory.store import ChatStore
 from memory.validation import check_id
 
@@ -40,6 +40,7 @@ def delete_sessions(conn: Connection, keys: Sequence[tuple[str, str]]) -> Erased
     if not keys:
         return ErasedCounts(0, 0)
     pairs = [tuple(key) for key in keys]
+    forget_chats(conn, pairs)
     # Messages go first explicitly: the cascade would do it, but not on an SQLite connection
     # opened without PRAGMA foreign_keys (the store follows the same rule).
     messages = conn.execute(

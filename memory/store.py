@@ -44,7 +44,7 @@ from database import upsert_ignore, utcnow, write_transaction
 from database.outages import outages_raise
 from memory.errors import ChatFull, InvalidContent, SessionNotFound, StoreUnavailable
 from memory.models import ChatMessage, ChatSession
-from memory.search import Snippet, clean_query, find_sessions, index_messages
+from memory.search import Snippet, clean_query, find_sessions, forget_chats, index_messages
 from memory.validation import (
     MAX_ABILITY_CHARS,
     MAX_TITLE_CHARS,
@@ -339,6 +339,7 @@ class ChatStore:
         with write_transaction(self.engine) as conn:
             if not _lock_session(conn, user_id, session_id):
                 return False
+            forget_chats(conn, [(user_id, session_id)])
             # Messages go first explicitly: the cascade would do it, but not on an SQLite
             # connection opened by a tool without PRAGMA foreign_keys.
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
@@ -642,6 +643,7 @@ class ChatStore:
         with write_transaction(self.engine) as conn:
             if not _lock_session(conn, user_id, session_id):
                 return
+            forget_chats(conn, [(user_id, session_id)])
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
             conn.execute(
                 update(_sessions)

@@ -156,7 +156,7 @@ def search_objects(engine: Engine) -> set[str]:
             names = conn.execute(
                 text(
                     "SELECT name FROM sqlite_master WHERE name LIKE 'message\\_search%' ESCAPE '\\' "
-                    "OR name IN ('search_owners', 'chat_messages_search_delete')"
+                    "OR name IN ('search_owners', 'chat_messages_search_delete', 'chat_messages_search_delete_terms')"
                 )
             )
         else:
