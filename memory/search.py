@@ -42,8 +42,8 @@ prefix query, which merges every user's postings first, 35-250 ms; see bench/sea
   (`one_word_hits`; on PostgreSQL by migration 0007's `message_search_word`), and the longer
   words of a prefix are listed from it (`prefix_expansions`).
 Migrations 0005 and 0007 create them; they are not on Base.metadata (Alembic would compare a
-virtual table it cannot describe). A change to the normaliser changes what is indexed: it must ship
-with a migration that re-indexes every message, as 0005's backfill does.
+virtual table it cannot describe). A change to the normaliser changes what is indexed: it must
+ship with a migration that re-indexes every message, as 0005's backfill does.
 """
 
 from __future__ import annotations

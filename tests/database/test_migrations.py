@@ -319,6 +319,9 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
 
     migrate(engine)
     assert version(engine) == HEAD
+    sqlite = engine.dialect.name == "sqlite"
+    assert ("message_search_word" in search_objects(engine)) != sqlite
+    assert "message_search_terms" not in search_objects(engine)
     assert_index_matches_messages(engine)
     assert len(session_terms_stored(engine)) > 0
     store = ChatStore(engine)
@@ -332,7 +335,9 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     migrate(engine, "-1")
     assert version(engine) == "0006"
     assert "session_terms" not in inspect(engine).get_table_names()
-    assert ("message_search_terms" in search_objects(engine)) == (engine.dialect.name == "sqlite")
+    assert ("message_search_terms" in search_objects(engine)) == sqlite
+    assert "message_search_word" not in search_objects(engine)
+    assert "chat_messages_search_delete_terms" not in search_objects(engine)
     with write_transaction(engine) as conn:  # 0006's own way of following a delete is back
         conn.execute(text("DELETE FROM chat_messages WHERE content = 'Plum wine'"))
     assert index_size(engine) == 4  # of the six with words, two deleted
