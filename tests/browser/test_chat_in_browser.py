@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     settle,
     sign_in,
     sign_up,
+    store_of,
     submit_sign_up,
     try_sign_in,
     wait_for_cookie,
@@ -94,6 +95,13 @@ def test_switching_sessions_shows_each_history_and_refresh_keeps_the_open_one(
 
 
 def test_a_non_admin_cannot_reach_the_admin_page(app: RunningApp, page: Page) -> None:
+    from accounts import create_account, find_account
+
+    engine = store_of(app).engine
+    if find_account(engine, username="owner") is None:
+        # The very first account is the admin: dave must not be it, even in a run of this
+        # test alone.
+        create_account(engine, username="owner", password="owner's long password")
     sign_up(page, app.url, "dave")
     expect(page.get_by_test_id("stSidebar").get_by_text("Admin", exact=True)).to_have_count(0)
     page.goto(f"{app.url}/admin")
