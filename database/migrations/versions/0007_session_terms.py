@@ -14,15 +14,18 @@ Kept exact in the transaction of every write, whoever writes:
   The backfill here runs the same statements over every message, written out again: this
   revision's schema is fixed, the app's statements may follow later ones.
 - Rows are taken away by the database when a message goes:
-  - SQLite: the AFTER DELETE trigger on chat_messages, which already removed the message's
-    FTS5 entry, first counts the message's terms out of their chats (the terms are read back
-    from the FTS5 row through json_each, since a trigger can hold no WITH clause), and when
-    the message was the newest holding a term, finds the next newest.
+  - SQLite: AFTER DELETE triggers on chat_messages. While the message's chat has rows, one
+    counts the message's terms out of them (read back from its FTS5 row through json_each,
+    since a trigger can hold no WITH clause), finds the next newest holder where the message
+    was the newest, and removes the FTS5 row; otherwise the other removes the FTS5 row alone.
   - PostgreSQL: a statement-level AFTER DELETE trigger on chat_messages does the same for
     all the statement's rows at once, then removes their message_search rows. It replaces the
     foreign key's ON DELETE CASCADE, which deleted those rows one statement per message.
+  - A whole chat's rows are one range of the primary key (session_id, term), which the store
+    deletes in one statement before the chat's messages (memory.search.forget_chats).
 - The terms column is "C"-collated on PostgreSQL (code point order, as SQLite's), so that the
   words a prefix begins are a range of it.
+- PostgreSQL gets `message_search_word`, the one-word search in one call.
 SQLite's fts5vocab table of 0006 goes: the longer words a prefix begins are now listed from
 session_terms on both engines.
 
