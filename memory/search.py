@@ -515,8 +515,10 @@ _SQLITE_NEW_OWNER = text(
     "INSERT OR IGNORE INTO search_owners (user_id, key) "
     "SELECT :user_id, coalesce(max(key), 0) + 1 FROM search_owners"
 )
-# A message is indexed once, when it is inserted: rows are never rewritten, only deleted.
-_SQLITE_INDEX = text("INSERT INTO message_search (rowid, terms) VALUES (:id, :terms)")
+# A message is indexed once, when it is inserted. OR REPLACE: SQLite hands a deleted top id out
+# again, and an entry left by a delete no trigger saw (a tool with triggers off) must not make
+# the user's new message fail.
+_SQLITE_INDEX = text("INSERT OR REPLACE INTO message_search (rowid, terms) VALUES (:id, :terms)")
 # The message's owner and session are read from its own row (the hook is handed its id).
 _PG_INDEX = text(
     "INSERT INTO message_search (message_id, user_id, session_id, terms) "

@@ -337,9 +337,8 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with write_transaction(self.engine) as conn:
-            if not _lock_session(conn, user_id, session_id):
-                return False
-            forget_chats(conn, [(user_id, session_id)])
+            if _lock_session(conn, user_id, session_id):
+                forget_chats(conn, [(user_id, session_id)])
             # Messages go first explicitly: the cascade would do it, but not on an SQLite
             # connection opened by a tool without PRAGMA foreign_keys.
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
@@ -641,9 +640,8 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with write_transaction(self.engine) as conn:
-            if not _lock_session(conn, user_id, session_id):
-                return
-            forget_chats(conn, [(user_id, session_id)])
+            if _lock_session(conn, user_id, session_id):
+                forget_chats(conn, [(user_id, session_id)])
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
             conn.execute(
                 update(_sessions)

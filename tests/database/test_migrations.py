@@ -150,13 +150,16 @@ SEARCH_TABLES = {"message_search", "search_owners"}
 
 
 def search_objects(engine: Engine) -> set[str]:
-    """Every table, virtual table, shadow table, trigger or function the search consists of."""
+    """Every table, virtual table, shadow table, index, trigger or function the search
+    consists of."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             names = conn.execute(
                 text(
                     "SELECT name FROM sqlite_master WHERE name LIKE 'message\\_search%' ESCAPE '\\' "
-                    "OR name IN ('search_owners', 'chat_messages_search_delete', 'chat_messages_search_delete_terms')"
+                    "OR name LIKE '%session\\_terms%' ESCAPE '\\' "
+                    "OR name IN ('search_owners', 'chat_messages_search_delete', "
+                    "'chat_messages_search_delete_terms')"
                 )
             )
         else:
@@ -164,7 +167,10 @@ def search_objects(engine: Engine) -> set[str]:
                 text(
                     "SELECT relname FROM pg_class WHERE relname LIKE 'message\\_search%' "
                     "OR relname LIKE 'search\\_owners%' OR relname LIKE 'ix\\_message\\_search%' "
-                    "UNION SELECT proname FROM pg_proc WHERE proname LIKE 'message\\_search%'"
+                    "OR relname LIKE '%session\\_terms%' "
+                    "UNION SELECT proname FROM pg_proc "
+                    "WHERE proname LIKE 'message\\_search%' OR proname = 'chat_messages_unindex' "
+                    "UNION SELECT tgname FROM pg_trigger WHERE tgname LIKE 'chat\\_messages\\_search%'"
                 )
             )
         return set(names.scalars())
@@ -321,6 +327,9 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     assert version(engine) == HEAD
     sqlite = engine.dialect.name == "sqlite"
     assert ("message_search_word" in search_objects(engine)) != sqlite
+    assert ("chat_messages_unindex" in search_objects(engine)) != sqlite
+    assert ("chat_messages_search_delete_terms" in search_objects(engine)) == sqlite
+    assert {"session_terms", "chat_messages_search_delete"} <= search_objects(engine)
     assert "message_search_terms" not in search_objects(engine)
     assert_index_matches_messages(engine)
     assert len(session_terms_stored(engine)) > 0
@@ -334,10 +343,16 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
 
     migrate(engine, "-1")
     assert version(engine) == "0006"
-    assert "session_terms" not in inspect(engine).get_table_names()
     assert ("message_search_terms" in search_objects(engine)) == sqlite
-    assert "message_search_word" not in search_objects(engine)
-    assert "chat_messages_search_delete_terms" not in search_objects(engine)
+    assert not {
+        "session_terms",
+        "ix_session_terms_newest",
+        "message_search_word",
+        "chat_messages_unindex",
+        "chat_messages_search_delete_terms",
+    } & search_objects(engine)
+    # SQLite's trigger of 0005, PostgreSQL's foreign key (no trigger of its own) are back.
+    assert ("chat_messages_search_delete" in search_objects(engine)) == sqlite
     with write_transaction(engine) as conn:  # 0006's own way of following a delete is back
         conn.execute(text("DELETE FROM chat_messages WHERE content = 'Plum wine'"))
     assert index_size(engine) == 4  # of the six with words, two deleted

@@ -492,6 +492,21 @@ def test_deleting_the_newest_message_holding_a_word_dates_its_chat_by_the_next_n
     assert found(store, "ann", "fig") == newest_hits_by_hand(engine, "ann", "fig") == ["b", "a"]
 
 
+def test_a_word_count_gone_wrong_outside_the_app_goes_with_the_words_last_holder(
+    engine: Engine, store: ChatStore
+) -> None:
+    """A row counting one holder too many (a writer outside the app) does not outlive the
+    word: when its last holder goes, no next holder is found and the row goes with it."""
+    ask(store, "ann", "s1", "quince jam", "plum")
+    with write_transaction(engine) as conn:
+        conn.execute(text("UPDATE session_terms SET hits = hits + 1"))
+    assert store.reopen_last_turn("ann", "s1") is not None  # "plum" had one real holder
+    assert found(store, "ann", "plum") == []
+    with engine.connect() as conn:
+        words = conn.execute(text("SELECT term FROM session_terms")).scalars().all()
+    assert sorted(word.split("x", 1)[1] for word in words) == ["jam", "quince"]
+
+
 def test_two_tabs_writing_to_one_chat_on_postgresql_never_deadlock_over_its_words(
     postgres_url: str,
 ) -> None:

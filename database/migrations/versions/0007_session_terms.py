@@ -90,12 +90,16 @@ WHEN {_CHAT_HAS_ROWS} BEGIN
     WHERE session_id = OLD.session_id AND term IN ({_OLD_TERMS});
     DELETE FROM session_terms
     WHERE session_id = OLD.session_id AND hits = 0 AND term IN ({_OLD_TERMS});
-    UPDATE session_terms SET newest = (
+    UPDATE session_terms SET newest = coalesce((
         SELECT s.rowid FROM message_search AS s CROSS JOIN chat_messages AS m ON m.id = s.rowid
         WHERE s.terms MATCH '"' || session_terms.term || '"'
         AND m.user_id = OLD.user_id AND m.session_id = OLD.session_id
         AND instr(' ' || s.terms || ' ', ' ' || session_terms.term || ' ') > 0
-        ORDER BY s.rowid DESC LIMIT 1)
+        ORDER BY s.rowid DESC LIMIT 1), OLD.id)
+    WHERE session_id = OLD.session_id AND newest = OLD.id AND term IN ({_OLD_TERMS});
+    -- No holder found after all (a count gone wrong by some writer outside the app): the row
+    -- goes, as it would with its last holder.
+    DELETE FROM session_terms
     WHERE session_id = OLD.session_id AND newest = OLD.id AND term IN ({_OLD_TERMS});
     DELETE FROM message_search WHERE rowid = OLD.id;
 END
@@ -125,7 +129,14 @@ SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     moved RECORD;
+    next_newest BIGINT;
 BEGIN
+    -- The chats' rows first, in key order, as every writer of the store takes them: a tool's
+    -- delete then waits for a turn being written to the same chat instead of counting its
+    -- words from a snapshot that turn changes under it.
+    PERFORM FROM chat_sessions AS c
+    WHERE (c.user_id, c.session_id) IN (SELECT r.user_id, r.session_id FROM removed AS r)
+    ORDER BY c.user_id, c.session_id FOR UPDATE OF c;
     FOR moved IN
         WITH gone AS MATERIALIZED (
             SELECT w.term, s.user_id, s.session_id, count(*) AS n, max(s.message_id) AS top
@@ -143,13 +154,20 @@ BEGIN
         RETURNING t.term, g.user_id, g.session_id, g.top, t.newest = g.top AS newest_gone
     LOOP
         CONTINUE WHEN NOT moved.newest_gone;
-        UPDATE session_terms AS t SET newest = (
-            SELECT max(s.message_id) FROM message_search AS s
-            WHERE s.terms @@ CAST(quote_literal(moved.term) AS tsquery)
-            AND s.user_id = moved.user_id AND s.session_id = moved.session_id
-            AND s.message_id < moved.top
-            AND NOT EXISTS (SELECT FROM removed AS x WHERE x.id = s.message_id))
-        WHERE t.term = moved.term AND t.session_id = moved.session_id;
+        SELECT max(s.message_id) INTO next_newest FROM message_search AS s
+        WHERE s.terms @@ CAST(quote_literal(moved.term) AS tsquery)
+        AND s.user_id = moved.user_id AND s.session_id = moved.session_id
+        AND s.message_id < moved.top
+        AND NOT EXISTS (SELECT FROM removed AS x WHERE x.id = s.message_id);
+        IF next_newest IS NULL THEN
+            -- No holder left after all (a count gone wrong by some writer outside the
+            -- app): the row goes, as it would with its last holder.
+            DELETE FROM session_terms AS t
+            WHERE t.term = moved.term AND t.session_id = moved.session_id;
+        ELSE
+            UPDATE session_terms AS t SET newest = next_newest
+            WHERE t.term = moved.term AND t.session_id = moved.session_id;
+        END IF;
     END LOOP;
     DELETE FROM message_search AS s USING removed AS r WHERE s.message_id = r.id;
     RETURN NULL;
@@ -186,8 +204,18 @@ BEGIN
     IF owner_key IS NULL THEN
         RETURN;
     END IF;
-    first_term := owner_key || 'x' || word;
-    terms := ARRAY[first_term];
+    -- The word as the index holds it: session_terms' words come from to_tsvector, whose
+    -- lowercasing follows the database's locale (in a UTF-8 one it lowercases Cherokee,
+    -- which Python's casefold makes uppercase), so the query's word goes through it too, as
+    -- to_tsquery does for message_search_hits. A word the parser splits goes there.
+    terms := tsvector_to_array(to_tsvector('simple', owner_key || 'x' || word));
+    IF cardinality(terms) <> 1 THEN
+        RETURN QUERY SELECT h.message_id FROM message_search_hits(owner, wanted, to_tsquery(
+            'simple', quote_literal(owner_key || 'x' || word) || CASE WHEN prefix
+            THEN ':*' ELSE '' END)) AS h;
+        RETURN;
+    END IF;
+    first_term := terms[1];
     IF prefix THEN
         last_code := ascii(right(first_term, 1));
         too_many := last_code >= 1114111;
