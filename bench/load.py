@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from bench.databases import bench_database
 from memory import build_chain, open_store
 
 warnings.filterwarnings("ignore")
@@ -132,19 +131,8 @@ def main() -> None:
         f"{'turns/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
     )
     for engine in args.engines.split(","):
-        cluster = None
-        if engine == "sqlite":
-            url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'load.db'}"
-        else:
-            from tests.support.postgres import PostgresCluster
-
-            cluster = PostgresCluster().start()
-            url = cluster.create_database()
-        try:
+        with bench_database(engine, "load.db") as url:
             result = run(url, args.users, args.turns)
-        finally:
-            if cluster is not None:
-                cluster.destroy()
         print(
             f"{engine:<11}{result['turns']:>6}{result['errors']:>7}{result['lost']:>6}"
             f"{result['misplaced']:>10}{result['duplicated']:>5}{result['turns_per_s']:>9.0f}"

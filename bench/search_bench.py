@@ -32,14 +32,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Text, exists, func, literal, or_, select, text
 
+from bench.databases import bench_database
 from database import get_engine, utcnow, write_transaction
 from database.engine import dispose_engine
 from memory import ChatStore, open_store
@@ -311,21 +310,8 @@ def main() -> None:
         f"{'LIKE med':>10} {'LIKE p95':>9}"
     )
     for engine in args.engines.split(","):
-        cluster = None
-        if engine == "sqlite":
-            url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'search.db'}"
-        elif args.database_url:
-            url = args.database_url
-        else:
-            from tests.support.postgres import PostgresCluster
-
-            cluster = PostgresCluster().start()
-            url = cluster.create_database()
-        try:
+        with bench_database(engine, "search.db", args.database_url) as url:
             run(url, engine, sizes, args.like_up_to)
-        finally:
-            if cluster is not None:
-                cluster.destroy()
 
 
 if __name__ == "__main__":

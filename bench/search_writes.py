@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from bench.databases import bench_database
 from database import get_engine
 from database.engine import dispose_engine
 from memory import open_store
@@ -85,16 +84,8 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
     for engine in args.engines.split(","):
-        if engine == "sqlite":
-            run(f"sqlite:///{Path(tempfile.mkdtemp()) / 'writes.db'}", engine)
-            continue
-        from tests.support.postgres import PostgresCluster
-
-        cluster = PostgresCluster().start()
-        try:
-            run(cluster.create_database(), engine)
-        finally:
-            cluster.destroy()
+        with bench_database(engine, "writes.db") as url:
+            run(url, engine)
 
 
 if __name__ == "__main__":

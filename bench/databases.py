@@ -1,0 +1,28 @@
+"""The database a benchmark runs on, for one engine name: a new SQLite file, or a database in a
+throwaway PostgreSQL cluster (tests/support/postgres.py), destroyed afterwards."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def bench_database(engine: str, file_name: str, database_url: str | None = None) -> Iterator[str]:
+    """The URL of an empty database for `engine` ("sqlite" or "postgresql"); `database_url`,
+    when given, is used for PostgreSQL instead of a throwaway cluster."""
+    if engine == "sqlite":
+        yield f"sqlite:///{Path(tempfile.mkdtemp()) / file_name}"
+        return
+    if database_url:
+        yield database_url
+        return
+    from tests.support.postgres import PostgresCluster
+
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster.create_database()
+    finally:
+        cluster.destroy()
