@@ -697,45 +697,60 @@ _PG_WORD = text(
 )
 
 
+def _is_one_word(query: Query) -> bool:
+    return len(query.parts) == 1 and len(query.parts[0].tokens) == 1
+
+
 def one_word_hits(conn: Connection, user_id: str, query: Query, limit: int) -> list[int] | None:
     """For a query of one word (or emoji), the newest matching message of each of the user's
     `limit` chats with the newest hits, newest first, from session_terms; None for any other
     query. A prefix that begins over MAX_PREFIX_WORDS longer words is None on SQLite (the
     caller asks the message index); on PostgreSQL the function asks it itself."""
-    if len(query.parts) != 1 or len(query.parts[0].tokens) != 1:
+    if not _is_one_word(query):
         return None
-    part = query.parts[0]
     if not _is_sqlite(conn):
-        parameters = {
-            "user_id": user_id,
-            "word": part.tokens[0],
-            "prefix": part.prefix,
-            "limit": limit,
-            "max_words": MAX_PREFIX_WORDS,
-        }
-        return list(conn.execute(_PG_WORD, parameters).scalars())
+        return _postgres_word_hits(conn, user_id, query.parts[0], limit)
     key = owner_key(conn, user_id)
     if key is None:
         return []  # nothing of this user was ever indexed
-    terms = [f"{key}x{part.tokens[0]}"]
-    if part.prefix:
-        longer = prefix_expansions(conn, terms[0])
-        if longer is None:
-            return None
-        terms += longer
+    return _sqlite_word_hits(conn, query, key, _sqlite_longer_words(conn, query, key), limit)
+
+
+def _postgres_word_hits(conn: Connection, user_id: str, part: QueryPart, limit: int) -> list[int]:
+    parameters = {
+        "user_id": user_id,
+        "word": part.tokens[0],
+        "prefix": part.prefix,
+        "limit": limit,
+        "max_words": MAX_PREFIX_WORDS,
+    }
+    return list(conn.execute(_PG_WORD, parameters).scalars())
+
+
+def _sqlite_longer_words(conn: Connection, query: Query, key: int) -> list[str] | None:
+    """The longer words the query's prefix part begins (prefix_expansions); None without one."""
+    prefix = next((part for part in query.parts if part.prefix), None)
+    return None if prefix is None else prefix_expansions(conn, f"{key}x{prefix.tokens[-1]}")
+
+
+def _sqlite_word_hits(
+    conn: Connection, query: Query, key: int, longer: list[str] | None, limit: int
+) -> list[int] | None:
+    """one_word_hits on SQLite, given the prefix's `longer` words (read once by the caller, who
+    also needs them for the message index); None when the query is not one word, or its prefix
+    begins too many words."""
+    if not _is_one_word(query):
+        return None
+    part = query.parts[0]
+    if part.prefix and longer is None:
+        return None
     newest: dict[str, int] = {}
-    for term in terms:
+    for term in [f"{key}x{part.tokens[0]}", *(longer or ())]:
         for message_id, session_id in conn.execute(
             _SQLITE_WORD_CHATS, {"term": term, "limit": limit}
         ):
             newest[session_id] = max(message_id, newest.get(session_id, 0))
     return sorted(newest.values(), reverse=True)[:limit]
-
-
-def _sqlite_match(conn: Connection, query: Query, key: int) -> str:
-    prefix = next((part for part in query.parts if part.prefix), None)
-    longer = None if prefix is None else prefix_expansions(conn, f"{key}x{prefix.tokens[-1]}")
-    return fts5_match(query, key, longer)
 
 
 def _sqlite_message_hits(conn: Connection, user_id: str, match: str, limit: int) -> list[int]:
@@ -763,15 +778,19 @@ def _message_hits(conn: Connection, user_id: str, query: Query, limit: int) -> l
     newest hits, newest first."""
     if not query.parts:
         return []
-    one_word = one_word_hits(conn, user_id, query, limit)
-    if one_word is not None:
-        return one_word
+    if not _is_sqlite(conn) and _is_one_word(query):
+        return _postgres_word_hits(conn, user_id, query.parts[0], limit)
     key = owner_key(conn, user_id)
     if key is None:
         return []  # nothing of this user was ever indexed
-    if _is_sqlite(conn):
-        return _sqlite_message_hits(conn, user_id, _sqlite_match(conn, query, key), limit)
-    return _postgres_message_hits(conn, user_id, tsquery_text(query, key), limit)
+    if not _is_sqlite(conn):
+        return _postgres_message_hits(conn, user_id, tsquery_text(query, key), limit)
+    # The owner's key and the prefix's longer words, read once for either index.
+    longer = _sqlite_longer_words(conn, query, key)
+    one_word = _sqlite_word_hits(conn, query, key, longer, limit)
+    if one_word is not None:
+        return one_word
+    return _sqlite_message_hits(conn, user_id, fts5_match(query, key, longer), limit)
 
 
 def _like_pattern(value: str) -> str:
