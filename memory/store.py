@@ -172,9 +172,10 @@ def _pair(table, user_id: str, session_id: str):
 
 def _lock_session(conn, user_id: str, session_id: str) -> bool:
     """Take the session's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
-    writers); False if there is no such session. Every write to a session's messages takes it
-    first: the search index's rows for the chat (session_terms) are then only ever locked by
-    the one transaction holding the session, so two tabs writing to one chat never deadlock."""
+    writers); False if there is no such session. Taken before forget_chats: the search index's
+    rows of a chat (session_terms) are only ever locked by a transaction holding the chat's row
+    (every insert takes it; a delete's trigger takes it first), so two tabs writing to one chat
+    never deadlock over them."""
     row = conn.execute(
         select(_sessions.c.last_turn).where(_pair(_sessions, user_id, session_id)).with_for_update()
     ).first()
@@ -505,15 +506,6 @@ class ChatStore:
         now = utcnow()
         try:
             with write_transaction(self.engine) as conn:
-                # The session's row first (its lock, see _lock_session), counted as if nothing
-                # is replaced: the usual case costs no extra statement.
-                updated = conn.execute(
-                    update(_sessions)
-                    .where(_pair(_sessions, turn.user_id, turn.session_id))
-                    .values(message_count=_sessions.c.message_count + 1, updated_at=now)
-                ).rowcount
-                if updated == 0:
-                    raise SessionNotFound("the session was deleted before the answer arrived")
                 replaced = conn.execute(
                     delete(_messages).where(
                         _pair(_messages, turn.user_id, turn.session_id),
@@ -521,12 +513,13 @@ class ChatStore:
                         _messages.c.role != "human",
                     )
                 ).rowcount
-                if replaced:
-                    conn.execute(
-                        update(_sessions)
-                        .where(_pair(_sessions, turn.user_id, turn.session_id))
-                        .values(message_count=_sessions.c.message_count - replaced)
-                    )
+                updated = conn.execute(
+                    update(_sessions)
+                    .where(_pair(_sessions, turn.user_id, turn.session_id))
+                    .values(message_count=_sessions.c.message_count + 1 - replaced, updated_at=now)
+                ).rowcount
+                if updated == 0:
+                    raise SessionNotFound("the session was deleted before the answer arrived")
                 answer_id = conn.execute(
                     _messages.insert()
                     .values(
@@ -550,8 +543,6 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with write_transaction(self.engine) as conn:
-            if not _lock_session(conn, user_id, session_id):
-                return None
             question = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.content)
                 .where(_pair(_messages, user_id, session_id), _messages.c.role == "human")

@@ -511,8 +511,9 @@ def test_two_tabs_writing_to_one_chat_on_postgresql_never_deadlock_over_its_word
     postgres_url: str,
 ) -> None:
     """One tab asks again and again while the other replaces its answer again and again, both
-    with the same words: each write takes the chat's row before its words' rows, so neither
-    ever holds a word the other waits for while waiting for the chat."""
+    with the same words: each write takes the chat's row before its words' rows (an insert by
+    its turn, a delete in its trigger), so neither ever holds a word the other waits for while
+    waiting for the chat."""
     engine = get_engine(postgres_url)
     migrate(engine)
     store = ChatStore(engine)
