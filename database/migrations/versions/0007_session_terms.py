@@ -45,33 +45,32 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A message's terms, as rows, from the text its FTS5 entry stores: terms are runs of letters,
+# A message's terms, as rows, from the text its FTS5 entry `s` stores: terms are runs of letters,
 # digits and marks separated by single spaces (memory/search.py), never a quote or a
 # backslash, so this is always a JSON array of them.
-_SQLITE_TERMS_OF = "json_each('[\"' || replace({terms}, ' ', '\",\"') || '\"]')"
+_SQLITE_TERMS_OF = "json_each('[\"' || replace(s.terms, ' ', '\",\"') || '\"]')"
 
-SQLITE_ADD = (
+_SQLITE_ADD = (
     "INSERT INTO session_terms (term, session_id, hits, newest) "
     "SELECT w.value, m.session_id, count(DISTINCT m.id), max(m.id) "
     "FROM message_search AS s JOIN chat_messages AS m ON m.id = s.rowid, "
-    + _SQLITE_TERMS_OF.format(terms="s.terms")
-    + " AS w WHERE {where} GROUP BY w.value, m.session_id "
+    + _SQLITE_TERMS_OF
+    # WHERE true: SQLite's parser needs a WHERE between a SELECT's join and ON CONFLICT.
+    + " AS w WHERE true GROUP BY w.value, m.session_id "
     "ON CONFLICT (session_id, term) DO UPDATE SET hits = hits + excluded.hits, "
     "newest = max(newest, excluded.newest)"
 )
-POSTGRES_ADD = (
+_POSTGRES_ADD = (
     "INSERT INTO session_terms (term, session_id, hits, newest) "
     "SELECT w.term, s.session_id, count(*), max(s.message_id) "
     "FROM message_search AS s, unnest(tsvector_to_array(s.terms)) AS w(term) "
-    "WHERE {where} GROUP BY w.term, s.session_id "
+    "GROUP BY w.term, s.session_id "
     "ON CONFLICT (session_id, term) DO UPDATE SET hits = session_terms.hits + excluded.hits, "
     "newest = greatest(session_terms.newest, excluded.newest)"
 )
 
 _OLD_TERMS = (
-    "SELECT w.value FROM message_search AS s, "
-    + _SQLITE_TERMS_OF.format(terms="s.terms")
-    + " AS w WHERE s.rowid = OLD.id"
+    "SELECT w.value FROM message_search AS s, " + _SQLITE_TERMS_OF + " AS w WHERE s.rowid = OLD.id"
 )
 _CHAT_HAS_ROWS = "EXISTS (SELECT 1 FROM session_terms AS g WHERE g.session_id = OLD.session_id)"
 # Two triggers, whichever SQLite runs first: the one for a chat that still has rows counts the
@@ -193,11 +192,10 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     owner_key INTEGER;
-    first_term TEXT;
     high TEXT;
     last_code INTEGER;
     next_term TEXT;
-    too_many BOOLEAN := false;
+    to_messages BOOLEAN;
     terms TEXT[];
 BEGIN
     SELECT o.key INTO owner_key FROM search_owners AS o WHERE o.user_id = owner;
@@ -209,29 +207,24 @@ BEGIN
     -- which Python's casefold makes uppercase), so the query's word goes through it too, as
     -- to_tsquery does for message_search_hits. A word the parser splits goes there.
     terms := tsvector_to_array(to_tsvector('simple', owner_key || 'x' || word));
-    IF cardinality(terms) <> 1 THEN
-        RETURN QUERY SELECT h.message_id FROM message_search_hits(owner, wanted, to_tsquery(
-            'simple', quote_literal(owner_key || 'x' || word) || CASE WHEN prefix
-            THEN ':*' ELSE '' END)) AS h;
-        RETURN;
-    END IF;
-    first_term := terms[1];
-    IF prefix THEN
-        last_code := ascii(right(first_term, 1));
-        too_many := last_code >= 1114111;
-        high := left(first_term, -1) || chr(least(last_code + 1, 1114111));
-        next_term := first_term;
-        WHILE NOT too_many LOOP
+    to_messages := cardinality(terms) <> 1;
+    IF prefix AND NOT to_messages THEN
+        last_code := ascii(right(terms[1], 1));
+        to_messages := last_code >= 1114111;
+        high := left(terms[1], -1) || chr(least(last_code + 1, 1114111));
+        next_term := terms[1];
+        WHILE NOT to_messages LOOP
             SELECT min(t.term) INTO next_term FROM session_terms AS t
             WHERE t.term > next_term AND t.term < high;
             EXIT WHEN next_term IS NULL;
-            too_many := cardinality(terms) > max_words;
+            to_messages := cardinality(terms) > max_words;
             terms := terms || next_term;
         END LOOP;
     END IF;
-    IF too_many THEN
-        RETURN QUERY SELECT h.message_id FROM message_search_hits(
-            owner, wanted, to_tsquery('simple', quote_literal(first_term) || ':*')) AS h;
+    IF to_messages THEN
+        RETURN QUERY SELECT h.message_id FROM message_search_hits(owner, wanted, to_tsquery(
+            'simple', quote_literal(owner_key || 'x' || word) || CASE WHEN prefix
+            THEN ':*' ELSE '' END)) AS h;
         RETURN;
     END IF;
     RETURN QUERY
@@ -252,7 +245,7 @@ def upgrade() -> None:
             "hits INTEGER NOT NULL, newest INTEGER NOT NULL, "
             "CONSTRAINT pk_session_terms PRIMARY KEY (session_id, term)) WITHOUT ROWID"
         )
-        op.execute(SQLITE_ADD.format(where="true"))
+        op.execute(_SQLITE_ADD)
         op.execute("DROP TRIGGER chat_messages_search_delete")
         for trigger in _SQLITE_DELETE_TRIGGERS:
             op.execute(trigger)
@@ -264,7 +257,7 @@ def upgrade() -> None:
             "hits INTEGER NOT NULL, newest BIGINT NOT NULL, "
             "CONSTRAINT pk_session_terms PRIMARY KEY (session_id, term))"
         )
-        op.execute(POSTGRES_ADD.format(where="true"))
+        op.execute(_POSTGRES_ADD)
         op.execute(f"ALTER TABLE message_search DROP CONSTRAINT {_POSTGRES_FOREIGN_KEY}")
         op.execute(_POSTGRES_DELETE_FUNCTION)
         op.execute(_POSTGRES_DELETE_TRIGGER)
