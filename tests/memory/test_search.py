@@ -195,12 +195,14 @@ def test_a_long_history_gives_the_sessions_of_the_newest_hits_however_the_hits_l
 ) -> None:
     """30 chats of 120 messages, written one after the other: a word in every message, a word
     dense in the newest chat and rare before it, a rare old word, a word in one message of
-    each chat. On PostgreSQL these take the walk down the newest messages, the GIN index after
-    it, and the stop once every chat is found."""
+    each chat. Each word alone is answered from session_terms; after "also", which every
+    message holds too, it is a query of two words for the message index, which on PostgreSQL
+    takes the walk down the newest messages, the GIN index after it, and the stop once every
+    chat is found."""
     for number in range(30):
         contents = []
         for position in range(120):
-            words = ["always"]
+            words = ["always", "also"]
             if number == 29 or (number % 6 == 0 and position == 7):
                 words.append("mixed")
             if number in (2, 11, 17) and position == 3:
@@ -209,11 +211,12 @@ def test_a_long_history_gives_the_sessions_of_the_newest_hits_however_the_hits_l
                 words.append("once")
             contents.append(("human" if position % 2 == 0 else "ai", " ".join(words)))
         store.append_messages("ann", f"chat{number:02}", contents)
-    store.append_messages("bob", "chat29", [("human", "always mixed seldom once")])
+    store.append_messages("bob", "chat29", [("human", "always also mixed seldom once")])
 
     for word in ("always", "mixed", "seldom", "once", "absent"):
         expected = newest_hits_by_hand(engine, "ann", word, limit)
         assert found(store, "ann", word, limit=limit) == expected, word
+        assert found(store, "ann", f"also {word}", limit=limit) == expected, f"also {word}"
 
 
 def test_a_cjk_phrase_is_found_inside_a_sentence_and_only_in_its_order(
