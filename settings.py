@@ -78,6 +78,21 @@ def get_int(name: str, default: int) -> int:
     return value
 
 
+_TRUE, _FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
+
+
+def get_bool(name: str, default: bool) -> bool:
+    """Return a switch: on/true/yes/1 or off/false/no/0 (any case)."""
+    raw = get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"setting {name} must be on or off, got {raw!r}")
+
+
 def get_float(name: str, default: float) -> float:
     """Return a positive number setting."""
     raw = get(name)

@@ -129,11 +129,12 @@ def build_chain(
         ability = inputs.get("ability") or DEFAULT_ABILITY
         given: Turn | None = config["configurable"].get("turn")
         if given is not None:
-            # The caller (stream_reply) stores this turn's answer itself: closing a stream early
-            # makes RunnableWithMessageHistory save the partial text as if it were complete.
-            history.open_turn = given
-            history.caller_stores_answer = True
-        turn = history.begin_turn(question, ability=ability)
+            # The caller (stream_reply) stored this turn's question and stores its answer
+            # itself: closing a stream early makes RunnableWithMessageHistory save the partial
+            # text as if it were complete.
+            turn = history.adopt_turn(given, question)
+        else:
+            turn = history.begin_turn(question, ability=ability)
         window = fit_history(
             _history_before(inputs["history"], turn),
             ability=ability,
@@ -255,28 +256,20 @@ class AnswerCutOff(Exception):
 def stream_reply(
     chain: RunnableWithMessageHistory,
     store: ChatStore,
+    turn: Turn,
     *,
-    user_id: str,
-    session_id: str,
-    question: str,
     ability: str = DEFAULT_ABILITY,
-    retry: bool = False,
 ) -> Iterator[str]:
-    """Stream the answer to `question` (or, with retry=True, answer the session's last question
-    again), yielding text as it arrives.
+    """Stream the answer to `turn`, whose question is already stored (`ChatStore.begin_turn`,
+    or `reopen_last_turn` to answer it again), yielding text as it arrives.
 
-    The question is stored before the model is called and the answer when the stream ends. If
-    it ends early (an error, the consumer closing the generator on stop or rerun), what arrived
-    is stored as an interrupted answer and the exception goes on to the caller. A stream that
-    ends without the model's finish_reason is interrupted too, and raises AnswerCutOff."""
-    if retry:
-        turn = store.reopen_last_turn(user_id, session_id)
-        if turn is None:
-            return
-    else:
-        turn = store.begin_turn(user_id, session_id, question, ability=ability)
+    The turn itself travels to the code that stores its answer: nothing finds it again by its
+    text. The answer is stored when the stream ends. If it ends early (an error, the consumer
+    closing the generator on stop or rerun), what arrived is stored as an interrupted answer
+    and the exception goes on to the caller. A stream that ends without the model's
+    finish_reason is interrupted too, and raises AnswerCutOff."""
     config: RunnableConfig = {
-        "configurable": {"user_id": user_id, "session_id": session_id, "turn": turn}
+        "configurable": {"user_id": turn.user_id, "session_id": turn.session_id, "turn": turn}
     }
     parts: list[str] = []
     length = 0

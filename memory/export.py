@@ -4,7 +4,12 @@ The JSON format, named by EXPORT_FORMAT, is the whole of what a user owns in the
 
     {"format": "isolated-chat/1", "exported_at": "2026-01-01T12:00:00+00:00", "user_id": "...",
      "sessions": [{"session_id", "title", "ability", "created_at", "updated_at",
+                   "pinned", "archived", "title_source",
                    "messages": [{"turn", "role", "content", "status", "created_at"}]}]}
+
+`pinned` and `archived` are booleans (never both true); `title_source` says who wrote the title
+(question, model or user). A file written before they existed imports as unpinned, listed, with
+its titles the user's.
 
 Times are ISO-8601 strings in UTC with microseconds, so an import reproduces them exactly.
 Sessions come oldest first, messages in conversation order (turn, then storage order).
@@ -28,7 +33,16 @@ from memory.errors import ImportTooLarge, InvalidContent, StoreUnavailable
 from memory.export_format import EXPORT_FORMAT, Export, parse_export
 from memory.models import ChatMessage, ChatSession
 from memory.search import index_messages
-from memory.store import COMPLETE, DEFAULT_ABILITY, INTERRUPTED, ChatStore, new_session_id
+from memory.store import (
+    ARCHIVED,
+    COMPLETE,
+    DEFAULT_ABILITY,
+    INTERRUPTED,
+    LISTED,
+    PINNED,
+    ChatStore,
+    new_session_id,
+)
 from memory.validation import (
     check_id,
 )
@@ -66,6 +80,8 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
             _sessions.c.ability,
             _sessions.c.created_at,
             _sessions.c.updated_at,
+            _sessions.c.shelf,
+            _sessions.c.title_source,
             _messages.c.turn,
             _messages.c.role,
             _messages.c.content,
@@ -100,6 +116,9 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
                         "ability": row.ability,
                         "created_at": _iso(row.created_at),
                         "updated_at": _iso(row.updated_at),
+                        "pinned": row.shelf == PINNED,
+                        "archived": row.shelf == ARCHIVED,
+                        "title_source": row.title_source,
                         "messages": [],
                     }
                 )
@@ -162,7 +181,8 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
             f"## {_literal(session['title']) if session['title'] else 'Untitled chat'}",
             "",
             f"Chat `{session['session_id']}`, ability: {_literal(session['ability'])}. "
-            f"Started {_when(session['created_at'])}, last updated {_when(session['updated_at'])}.",
+            f"Started {_when(session['created_at'])}, last updated {_when(session['updated_at'])}."
+            + (" Pinned." if session["pinned"] else " Archived." if session["archived"] else ""),
             "",
         ]
         for message in session["messages"]:
@@ -298,6 +318,12 @@ def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) ->
                     "ability": session["ability"],
                     "created_at": session["created_at"],
                     "updated_at": session["updated_at"],
+                    "shelf": PINNED
+                    if session["pinned"]
+                    else ARCHIVED
+                    if session["archived"]
+                    else LISTED,
+                    "title_source": session["title_source"],
                     "message_count": len(messages),
                     "last_turn": max((message["turn"] for message in messages), default=0),
                 }

@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from memory.errors import InvalidContent, InvalidId
 from memory.validation import (
@@ -81,7 +88,18 @@ class ExportedSession(_Strict):
     ability: Annotated[str, _checked(check_label, "ability", MAX_ABILITY_CHARS)]
     created_at: Time
     updated_at: Time
+    # Added with pin and archive (migration 0008); a file written before then has neither, and
+    # its titles are kept as they are (never replaced by the model's).
+    pinned: bool = False
+    archived: bool = False
+    title_source: Literal["question", "model", "user"] = "user"
     messages: list[ExportedMessage]
+
+    @model_validator(mode="after")
+    def _in_one_place(self) -> ExportedSession:
+        if self.pinned and self.archived:
+            raise ValueError("a chat is pinned or archived, not both")
+        return self
 
 
 class Export(_Strict):

@@ -123,12 +123,23 @@ class SessionHistory(BaseChatMessageHistory):
         return [_message(*row) for row in rows]
 
     def begin_turn(self, question: str, *, ability: str = DEFAULT_ABILITY) -> Turn:
-        """Store the question now (or adopt `open_turn` if the caller already stored it)."""
-        if self.open_turn is None or self.open_turn.question != question:
-            self.open_turn = self.store.begin_turn(
-                self.user_id, self.session_id, question, ability=ability
-            )
+        """Store the question now, as the open turn whose answer `add_messages` stores."""
+        self.open_turn = self.store.begin_turn(
+            self.user_id, self.session_id, question, ability=ability
+        )
+        self.caller_stores_answer = False
         return self.open_turn
+
+    def adopt_turn(self, turn: Turn, question: str) -> Turn:
+        """Take `turn`, stored by the caller, as the open turn; the caller stores its answer.
+        The turn is checked to be this history's and this question's, never looked up."""
+        if (turn.user_id, turn.session_id) != (self.user_id, self.session_id):
+            raise ValueError("the turn belongs to another conversation than this history")
+        if turn.question != question:
+            raise ValueError("the input is not the question the turn stored")
+        self.open_turn = turn
+        self.caller_stores_answer = True
+        return turn
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Store messages: the answer of the open turn, or else (role, text) pairs in order."""

@@ -28,11 +28,21 @@ class ChatSession(Base):
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # Highest turn number handed out; a turn is one user message and the answers to it.
     last_turn: Mapped[int] = mapped_column(Integer, default=0)
+    # Where the chat sits in its owner's sidebar: listed, pinned or archived (migration 0008).
+    shelf: Mapped[str] = mapped_column(String(16), default="listed", server_default="listed")
+    # Who wrote the title: question (its first words), model or user. Only a question title
+    # is ever replaced by the model's.
+    title_source: Mapped[str] = mapped_column(
+        String(16), default="question", server_default="question"
+    )
 
     __table_args__ = (
-        # Serves the sidebar: one user's sessions, newest first, keyset-paged; and search, which
-        # tests every title of the user from the index alone (migration 0006).
-        Index("ix_chat_sessions_user_recent", "user_id", "updated_at", "session_id", "title"),
+        # Serves the sidebar: one user's sessions of one shelf, newest first, keyset-paged; and
+        # search, which tests every title of the user from the index alone (migrations 0006,
+        # 0008).
+        Index(
+            "ix_chat_sessions_user_recent", "user_id", "shelf", "updated_at", "session_id", "title"
+        ),
         # Serves retention: sessions untouched since a cut-off, across all users.
         Index("ix_chat_sessions_updated_at", "updated_at"),
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -63,6 +64,12 @@ DEFAULT_MAX_MESSAGES_PER_CHAT = 10_000
 # Messages the chat page draws at once; "Earlier messages" loads the page before.
 MESSAGE_PAGE_SIZE = 50
 INTERRUPTED = "interrupted"
+# A chat's place in its owner's sidebar (chat_sessions.shelf).
+LISTED, PINNED, ARCHIVED = "listed", "pinned", "archived"
+SHELVES = (LISTED, PINNED, ARCHIVED)
+# Who wrote a chat's title (chat_sessions.title_source).
+TITLE_BY_QUESTION, TITLE_BY_MODEL, TITLE_BY_USER = "question", "model", "user"
+TITLE_SOURCES = (TITLE_BY_QUESTION, TITLE_BY_MODEL, TITLE_BY_USER)
 
 _sessions = ChatSession.__table__
 _messages = ChatMessage.__table__
@@ -77,8 +84,18 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     message_count: int
+    shelf: str
+    title_source: str
     # Search results only: the newest matching message around its first match.
     snippet: Snippet | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return self.shelf == PINNED
+
+    @property
+    def archived(self) -> bool:
+        return self.shelf == ARCHIVED
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,8 @@ _SUMMARY_COLUMNS = (
     _sessions.c.created_at,
     _sessions.c.updated_at,
     _sessions.c.message_count,
+    _sessions.c.shelf,
+    _sessions.c.title_source,
 )
 _MESSAGE_COLUMNS = (
     _messages.c.id,
@@ -160,7 +179,7 @@ _LOAD_CONVERSATION = (
 _SESSIONS_BY_RECENCY = (_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
 _LIST_SESSIONS = (
     select(*_SUMMARY_COLUMNS)
-    .where(_sessions.c.user_id == bindparam("user_id"))
+    .where(_sessions.c.user_id == bindparam("user_id"), _sessions.c.shelf == bindparam("shelf"))
     .order_by(*_SESSIONS_BY_RECENCY)
     .limit(bindparam("limit"))
 )
@@ -251,6 +270,10 @@ class ChatStore:
                 updated_at=now,
                 message_count=0,
                 last_turn=0,
+                shelf=LISTED,
+                # A title given at creation is the user's; an empty one is filled from the
+                # first question.
+                title_source=TITLE_BY_USER if title else TITLE_BY_QUESTION,
             )
         )
 
@@ -265,16 +288,28 @@ class ChatStore:
         return SessionSummary(*row) if row else None
 
     def list_sessions(
-        self, user_id: str, limit: int = 50, *, after: SessionCursor | None = None
+        self,
+        user_id: str,
+        limit: int = 50,
+        *,
+        after: SessionCursor | None = None,
+        shelf: str | None = LISTED,
     ) -> list[SessionSummary]:
-        """The user's sessions, most recently updated first; pass `after=cursor_of(last)`
-        for the next page."""
+        """The user's sessions on `shelf` (listed, pinned or archived; None for all of them),
+        most recently updated first; pass `after=cursor_of(last)` for the next page. One shelf
+        is read from the sidebar's index in order, so a page costs what a page costs."""
         check_id(user_id, "user_id")
-        if after is None:
+        if shelf is not None and shelf not in SHELVES:
+            raise InvalidContent(f"unknown shelf {shelf!r}; use one of {SHELVES}")
+        if after is None and shelf is not None:
             with self.engine.connect() as conn:
-                rows = conn.execute(_LIST_SESSIONS, {"user_id": user_id, "limit": max(1, limit)})
+                rows = conn.execute(
+                    _LIST_SESSIONS, {"user_id": user_id, "shelf": shelf, "limit": max(1, limit)}
+                )
                 return [SessionSummary(*row) for row in rows]
         query = select(*_SUMMARY_COLUMNS).where(_sessions.c.user_id == user_id)
+        if shelf is not None:
+            query = query.where(_sessions.c.shelf == shelf)
         if after is not None:
             query = query.where(
                 or_(
@@ -311,7 +346,7 @@ class ChatStore:
         check_id(user_id, "user_id")
         text = clean_query(query)
         if not text:
-            return self.list_sessions(user_id, limit)
+            return self.list_sessions(user_id, limit, shelf=None)
         with self.engine.connect() as conn:
             if conn.dialect.name != "sqlite":
                 # Reads only, each on its own: no BEGIN and ROLLBACK round trips around them.
@@ -328,7 +363,56 @@ class ChatStore:
             raise InvalidContent("the title is empty")
         with write_transaction(self.engine) as conn:
             result = conn.execute(
-                update(_sessions).where(_pair(_sessions, user_id, session_id)).values(title=title)
+                update(_sessions)
+                .where(_pair(_sessions, user_id, session_id))
+                .values(title=title, title_source=TITLE_BY_USER)
+            )
+        if result.rowcount == 0:
+            raise SessionNotFound(f"no session {session_id!r} for this user")
+
+    def set_model_title(self, user_id: str, session_id: str, title: str) -> bool:
+        """Store a title the model wrote, unless the user has set one (or the model already
+        did): decided in the UPDATE itself, so a rename a moment earlier always wins. True if
+        the title was stored."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        title = check_label(title, "title", MAX_TITLE_CHARS)
+        if not title:
+            raise InvalidContent("the title is empty")
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                update(_sessions)
+                .where(
+                    _pair(_sessions, user_id, session_id),
+                    _sessions.c.title_source == TITLE_BY_QUESTION,
+                )
+                .values(title=title, title_source=TITLE_BY_MODEL)
+            )
+        return result.rowcount > 0
+
+    def pin_session(self, user_id: str, session_id: str, pinned: bool = True) -> None:
+        """Pin the chat to the top of the sidebar (an archived chat comes back, pinned), or
+        unpin it. Its date is left alone: unpinned, it goes back to its place in time."""
+        self._move(user_id, session_id, PINNED, pinned)
+
+    def archive_session(self, user_id: str, session_id: str, archived: bool = True) -> None:
+        """Take the chat out of the sidebar's list (a pinned chat is unpinned), or restore it.
+        An archived chat is still found by search and kept, exported and erased as any other."""
+        self._move(user_id, session_id, ARCHIVED, archived)
+
+    def _move(self, user_id: str, session_id: str, shelf: str, onto: bool) -> None:
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        # Off a shelf means back to the list, and only from that shelf: unpinning an archived
+        # chat leaves it archived.
+        value = (
+            literal(shelf)
+            if onto
+            else case((_sessions.c.shelf == shelf, LISTED), else_=_sessions.c.shelf)
+        )
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                update(_sessions).where(_pair(_sessions, user_id, session_id)).values(shelf=value)
             )
         if result.rowcount == 0:
             raise SessionNotFound(f"no session {session_id!r} for this user")
@@ -370,6 +454,31 @@ class ChatStore:
         with self.engine.connect() as conn:
             rows = conn.execute(_LOAD_CONVERSATION, {"user_id": user_id, "session_id": session_id})
             return [tuple(row) for row in rows]
+
+    def first_exchange(self, user_id: str, session_id: str) -> tuple[str, str] | None:
+        """(question, answer) of the session's first turn, or None before it has a complete
+        answer: what a title is written from."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_messages.c.turn, _messages.c.role, _messages.c.content, _messages.c.status)
+                .where(_pair(_messages, user_id, session_id))
+                .order_by(*_ORDER)
+                .limit(3)
+            ).all()
+        question = next((row for row in rows if row.role == "human"), None)
+        if question is None:
+            return None
+        answer = next(
+            (
+                row
+                for row in rows
+                if row.role == "ai" and row.turn == question.turn and row.status == COMPLETE
+            ),
+            None,
+        )
+        return None if answer is None else (question.content, answer.content)
 
     def load_page(
         self,
@@ -439,10 +548,11 @@ class ChatStore:
         *,
         ability: str = DEFAULT_ABILITY,
     ) -> Turn:
-        """Store the user's question as a new turn, creating the session on first use.
+        """Store the user's question as a new turn, creating the session on first use. The
+        Turn returned is what the answer is stored under (`finish_turn`, `stream_reply`).
 
-        If the session's last turn is this same question still unanswered (a retry after a
-        failure), that turn is reused instead of storing the question twice."""
+        If the session's last turn is this same question still unanswered (the user sending it
+        again after a failure), that turn is reused instead of storing the question twice."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         question = check_content(question, allow_empty=False)

@@ -144,7 +144,8 @@ with histories_tab:
     if owner_name and owner is None:
         st.error("No such user.")
     if owner is not None:
-        sessions = store.list_sessions(owner.id, limit=200)
+        # Every chat of theirs, pinned and archived ones too: only where it sits is shown.
+        sessions = store.list_sessions(owner.id, limit=200, shelf=None)
         # Before a reason, only what identifies a chat without revealing it: the title and the
         # specialty are the user's words, and a session id may be too (an import keeps it).
         st.dataframe(
@@ -155,6 +156,7 @@ with histories_tab:
                         "created": summary.created_at,
                         "updated": summary.updated_at,
                         "messages": summary.message_count,
+                        "place": summary.shelf,
                     }
                     for summary in sessions
                 ]

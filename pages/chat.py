@@ -23,15 +23,17 @@ from ui.answering import (
     wait_for_stopped_answer,
 )
 from ui.auth import current_account
+from ui.chat_groups import zone_named
 from ui.conversation import omitted_from_prompt, show_conversation
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
 from ui.text import DATABASE_DOWN, plain
+from ui.titles import ask_for_title, watch_for_title
 
 account = current_account()
 store = chat_store()
 session_id = current_session_id()
-render_session_sidebar(store, account, session_id)
+render_session_sidebar(store, account, session_id, zone=zone_named(st.context.timezone))
 
 try:
     choice, _ = chat_model()
@@ -62,9 +64,29 @@ if summary is None:
     drafts()[session_id] = ability
 else:
     ability = summary.ability
-    title_column, rename_column, delete_column = st.columns([6, 1, 1], vertical_alignment="bottom")
+    title_column, actions_column = st.columns([1, 1], vertical_alignment="bottom")
     title_column.title(plain(summary.title or "New chat"))
-    with rename_column.popover("Rename", width="stretch"), st.form("rename"):
+    # The chat's actions in one row, each as wide as its label, at the header's right end.
+    actions = actions_column.container(horizontal=True, horizontal_alignment="right", gap="small")
+    actions.button(
+        "Unpin" if summary.pinned else "Pin",
+        icon=":material/keep:",
+        key="pin",
+        help=None if summary.pinned else "Keep this chat at the top of the list",
+        on_click=store.pin_session,
+        args=(account.id, session_id, not summary.pinned),
+    )
+    actions.button(
+        "Restore" if summary.archived else "Archive",
+        icon=":material/unarchive:" if summary.archived else ":material/archive:",
+        key="archive",
+        help=None
+        if summary.archived
+        else "Take this chat out of the list; search and Archived chats still find it",
+        on_click=store.archive_session,
+        args=(account.id, session_id, not summary.archived),
+    )
+    with actions.popover("Rename"), st.form("rename"):
         new_title = st.text_input("New title", value=summary.title, max_chars=200)
         if st.form_submit_button("Save"):
             try:
@@ -72,13 +94,17 @@ else:
                 st.rerun()
             except (InvalidContent, SessionNotFound) as error:
                 st.error(str(error))
-    with delete_column.popover("Delete", width="stretch"):
+    with actions.popover("Delete"):
         st.write("Delete this chat and all its messages? This cannot be undone.")
         if st.button("Delete chat", type="primary"):
             store.delete_session(account.id, session_id)
             start_new_chat()
             st.rerun()
-st.caption(f"Assistant specialized in **{plain(ability)}**")
+watch_for_title(session_id)
+st.caption(
+    f"Assistant specialized in **{plain(ability)}**"
+    + (" · Archived: not in your list of chats" if summary is not None and summary.archived else "")
+)
 
 # The newest page of the history, exactly as stored, once an answer this session just stopped
 # is in; older pages on demand.
@@ -138,32 +164,26 @@ if question is not None and len(question) > MAX_CONTENT_CHARS:
 
 if question is not None or retry:
     failure = None
-    saved = question is None  # a retry answers a message that is already stored
+    turn = None
     if question is not None:
         with st.chat_message("user"):
             show_markdown(question)
-        try:
-            # Stored before anything else can happen: a rerun, a closed tab or a failing model
-            # from here on cannot lose it. stream_reply adopts this unanswered turn.
-            store.begin_turn(account.id, session_id, question, ability=ability)
-            saved = True
-        except (InvalidContent, InvalidId) as error:
-            failure = str(error)
-        except StoreUnavailable:
-            failure = DATABASE_DOWN
-    if failure is None:
+    try:
+        # Stored before anything else can happen: a rerun, a closed tab or a failing model
+        # from here on cannot lose it. This Turn is what the answer is stored under.
+        if question is not None:
+            turn = store.begin_turn(account.id, session_id, question, ability=ability)
+        else:
+            turn = store.reopen_last_turn(account.id, session_id)
+    except (InvalidContent, InvalidId) as error:
+        failure = str(error)
+    except StoreUnavailable:
+        failure = DATABASE_DOWN
+    if turn is not None:
         with st.chat_message("assistant"), answering():
             stop = st.empty()
             stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
-            reply = stream_reply(
-                chat_chain(),
-                store,
-                user_id=account.id,
-                session_id=session_id,
-                question=question or "",
-                ability=ability,
-                retry=question is None,
-            )
+            reply = stream_reply(chat_chain(), store, turn, ability=ability)
             try:
                 stream_markdown(reply)
             except InvalidContent as error:
@@ -181,9 +201,11 @@ if question is not None or retry:
                 stop.empty()  # the answer has ended, however it ended
     if failure:
         st.error(failure)
-        if not saved and question:
+        if turn is None and question:
             st.caption("Your message could not be saved. Here it is to send again:")
             st.code(question, language=None)
     else:
         drafts().pop(session_id, None)
+        if turn is not None and turn.number == 1:
+            ask_for_title(account.id, session_id)
         st.rerun()

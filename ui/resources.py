@@ -10,8 +10,10 @@ import streamlit as st
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_openai import ChatOpenAI
 
+import settings
 from llm import ModelChoice, start_default_model
 from memory import ChatStore, build_chain, open_store
+from memory.titles import TitleWriter
 
 log = logging.getLogger("app")
 
@@ -34,3 +36,13 @@ def chat_model() -> tuple[ModelChoice, ChatOpenAI]:
 def chat_chain() -> RunnableWithMessageHistory:
     choice, model = chat_model()
     return build_chain(model, chat_store(), context_tokens=choice.context_tokens)
+
+
+@st.cache_resource
+def title_writer() -> TitleWriter | None:
+    """The background writer of model titles, or None when MODEL_TITLES is off (then a chat
+    keeps the first words of its first question, or what its user names it)."""
+    if not settings.get_bool("MODEL_TITLES", True):
+        return None
+    _, model = chat_model()
+    return TitleWriter(model, chat_store())

@@ -1,18 +1,30 @@
 """The session sidebar: new chat, search (each result with a snippet of its matching message),
-the user's chats newest first with "Show more"."""
+the user's pinned chats, then the others newest first in date groups with "Show more", and the
+archived chats in a view of their own."""
 
 from __future__ import annotations
+
+from datetime import tzinfo
 
 import streamlit as st
 
 from accounts import Account
-from memory import DEFAULT_ABILITY, ChatStore, InvalidContent, InvalidId
+from database import utcnow
+from memory import DEFAULT_ABILITY, ChatStore, InvalidContent, InvalidId, SessionSummary
 from memory.search import Snippet
-from memory.store import new_session_id
+from memory.store import ARCHIVED, PINNED, new_session_id
 from memory.validation import check_id
+from ui.chat_groups import group_by_day
 from ui.text import plain
 
 PAGE_SIZE = 30
+# How many chats of each list this browser session shows; "Show more" adds a page.
+LIMIT_KEY, PINNED_LIMIT_KEY, ARCHIVED_LIMIT_KEY = (
+    "sidebar_limit",
+    "sidebar_pinned_limit",
+    "sidebar_archived_limit",
+)
+ARCHIVED_VIEW_KEY = "sidebar_archived"
 
 
 def drafts() -> dict[str, str]:
@@ -50,42 +62,135 @@ def snippet_markdown(snippet: Snippet) -> str:
     )
 
 
-def _show_more() -> None:
-    st.session_state["sidebar_limit"] = st.session_state.get("sidebar_limit", PAGE_SIZE) + PAGE_SIZE
+def _show_more(key: str) -> None:
+    st.session_state[key] = st.session_state.get(key, PAGE_SIZE) + PAGE_SIZE
 
 
-def render_session_sidebar(store: ChatStore, account: Account, current_id: str | None) -> None:
-    """Draw the chat list for `account` in the sidebar."""
+def _show_archived(shown: bool) -> None:
+    st.session_state[ARCHIVED_VIEW_KEY] = shown
+
+
+# Titles left-aligned and cut to one line (a button centres and wraps its label), headings of
+# the date groups small: an inline style, which the page's policy allows and which loads nothing.
+_LIST_STYLE = """<style>
+.st-key-chat-list { gap: 0.15rem; }
+.st-key-chat-list button, .st-key-chat-list button div, .st-key-chat-list button span {
+  justify-content: flex-start; text-align: left; min-width: 0; max-width: 100%;
+}
+.st-key-chat-list button [data-testid="stMarkdownContainer"] { width: 100%; }
+.st-key-chat-list button p {
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; text-align: left;
+}
+</style>"""
+
+
+def _chat_button(summary: SessionSummary, current_id: str | None) -> None:
+    st.button(
+        plain(summary.title or "New chat"),
+        key=f"open-{summary.session_id}",
+        type="primary" if summary.session_id == current_id else "tertiary",
+        on_click=open_session,
+        args=(summary.session_id,),
+        width="stretch",
+    )
+
+
+def render_session_sidebar(
+    store: ChatStore, account: Account, current_id: str | None, *, zone: tzinfo
+) -> None:
+    """Draw the chat list for `account` in the sidebar: pinned chats, then the others by date
+    in the user's time zone `zone`; or the search results; or the archived chats."""
     with st.sidebar:
+        st.html(_LIST_STYLE)
         st.button("New chat", icon=":material/add:", on_click=start_new_chat, width="stretch")
         query = st.text_input(
             "Search chats", key="session_search", placeholder="Title or words in a message"
         )
-        limit = st.session_state.get("sidebar_limit", PAGE_SIZE)
-        if query.strip():
-            try:
-                sessions = store.search_sessions(account.id, query, limit=limit + 1)
-            except InvalidContent as error:
-                # A query the store refuses (too long) says why, in place of the results.
-                st.caption(plain(f"Search not run: {error}."))
-                sessions = []
-            else:
-                if not sessions:
-                    st.caption("No chat matches.")
-        else:
-            sessions = store.list_sessions(account.id, limit=limit + 1)
-            if not sessions:
-                st.caption("No chats yet. Ask something to start one.")
-        for summary in sessions[:limit]:
+        archived_view = not query.strip() and st.session_state.get(ARCHIVED_VIEW_KEY, False)
+        if archived_view:
             st.button(
-                plain(summary.title or "New chat"),
-                key=f"open-{summary.session_id}",
-                type="primary" if summary.session_id == current_id else "tertiary",
-                on_click=open_session,
-                args=(summary.session_id,),
+                "Back to chats",
+                icon=":material/arrow_back:",
+                key="hide-archived",
+                type="secondary",
+                on_click=_show_archived,
+                args=(False,),
                 width="stretch",
             )
-            if summary.snippet is not None:
-                st.caption(snippet_markdown(summary.snippet))
-        if len(sessions) > limit:
-            st.button("Show more", on_click=_show_more, width="stretch")
+        # The list alone in its container: its buttons are the chats, styled as one list.
+        with st.container(key="chat-list"):
+            if query.strip():
+                _search_results(store, account, current_id, query)
+            elif archived_view:
+                _archived_chats(store, account, current_id)
+            else:
+                _listed_chats(store, account, current_id, zone)
+        if not query.strip() and not archived_view:
+            st.button(
+                "Archived chats",
+                icon=":material/inventory_2:",
+                key="show-archived",
+                type="secondary",
+                on_click=_show_archived,
+                args=(True,),
+                width="stretch",
+            )
+
+
+def _search_results(store: ChatStore, account: Account, current_id: str | None, query: str) -> None:
+    limit = st.session_state.get(LIMIT_KEY, PAGE_SIZE)
+    try:
+        sessions = store.search_sessions(account.id, query, limit=limit + 1)
+    except InvalidContent as error:
+        # A query the store refuses (too long) says why, in place of the results.
+        st.caption(plain(f"Search not run: {error}."))
+        return
+    if not sessions:
+        st.caption("No chat matches.")
+    for summary in sessions[:limit]:
+        _chat_button(summary, current_id)
+        notes = []
+        if summary.archived:
+            notes.append("*Archived*")
+        if summary.snippet is not None:
+            notes.append(snippet_markdown(summary.snippet))
+        if notes:
+            st.caption(" · ".join(notes))
+    if len(sessions) > limit:
+        st.button("Show more", on_click=_show_more, args=(LIMIT_KEY,), width="stretch")
+
+
+def _listed_chats(store: ChatStore, account: Account, current_id: str | None, zone: tzinfo) -> None:
+    pinned_limit = st.session_state.get(PINNED_LIMIT_KEY, PAGE_SIZE)
+    pinned = store.list_sessions(account.id, limit=pinned_limit + 1, shelf=PINNED)
+    if pinned:
+        st.caption("**Pinned**")
+        for summary in pinned[:pinned_limit]:
+            _chat_button(summary, current_id)
+        if len(pinned) > pinned_limit:
+            st.button(
+                "More pinned chats", on_click=_show_more, args=(PINNED_LIMIT_KEY,), width="stretch"
+            )
+    limit = st.session_state.get(LIMIT_KEY, PAGE_SIZE)
+    sessions = store.list_sessions(account.id, limit=limit + 1)
+    if not sessions and not pinned:
+        st.caption("No chats yet. Ask something to start one.")
+    groups = group_by_day(sessions[:limit], lambda summary: summary.updated_at, utcnow(), zone)
+    for label, members in groups:
+        st.caption(f"**{label}**")
+        for summary in members:
+            _chat_button(summary, current_id)
+    if len(sessions) > limit:
+        st.button("Show more", on_click=_show_more, args=(LIMIT_KEY,), width="stretch")
+
+
+def _archived_chats(store: ChatStore, account: Account, current_id: str | None) -> None:
+    st.caption("**Archived**")
+    limit = st.session_state.get(ARCHIVED_LIMIT_KEY, PAGE_SIZE)
+    sessions = store.list_sessions(account.id, limit=limit + 1, shelf=ARCHIVED)
+    if not sessions:
+        st.caption("No archived chats. Archive a chat to take it out of the list.")
+    for summary in sessions[:limit]:
+        _chat_button(summary, current_id)
+    if len(sessions) > limit:
+        st.button("Show more", on_click=_show_more, args=(ARCHIVED_LIMIT_KEY,), width="stretch")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -125,6 +126,9 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
         PASSWORD_HASH_ROUNDS="4",
         SECRETS_FILE=str(data_dir / "no-secrets.toml"),
         PYTHONUNBUFFERED="1",
+        # Titles stay the first words unless a test asks for the model's: one written a moment
+        # after an answer would race every test that reads a title.
+        MODEL_TITLES="off",
     )
     env.update(extra)
     return env
@@ -350,6 +354,13 @@ def send(page: Page, text: str) -> None:
     expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=60_000)
     expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=60_000)
     settle(page)
+
+
+def sidebar_chats(page: Page) -> Locator:
+    """The chats listed in the sidebar, in order (the open one a primary button, the rest
+    tertiary); the sidebar's other buttons are not in the list."""
+    chat_list = page.get_by_test_id("stSidebar").locator(".st-key-chat-list")
+    return chat_list.get_by_test_id(re.compile(r"stBaseButton-(primary|tertiary)"))
 
 
 def messages(page: Page) -> list[str]:

@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     screenshot,
     send,
     settle,
+    sidebar_chats,
     sign_up,
     stub_control,
     wait_until_quiet,
@@ -70,8 +71,7 @@ def answer_text(page: Page, index: int) -> str:
 
 def session_buttons(page: Page) -> Locator:
     """The chats listed in the sidebar (the open one is a primary button, the rest tertiary)."""
-    sidebar = page.get_by_test_id("stSidebar")
-    return sidebar.get_by_test_id(re.compile(r"stBaseButton-(primary|tertiary)"))
+    return sidebar_chats(page)
 
 
 def new_chat(page: Page) -> None:

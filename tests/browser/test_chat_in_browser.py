@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     screenshot,
     send,
     settle,
+    sidebar_chats,
     sign_in,
     sign_up,
     store_of,
@@ -33,9 +34,7 @@ def first_message(page: Page):
 
 
 def sidebar_titles(page: Page) -> list[str]:
-    sidebar = page.get_by_test_id("stSidebar")
-    buttons = sidebar.get_by_test_id(re.compile(r"stBaseButton-(primary|tertiary)"))
-    return [text.strip() for text in buttons.all_inner_texts()]
+    return [text.strip() for text in sidebar_chats(page).all_inner_texts()]
 
 
 def test_two_users_chat_apart_and_each_sees_only_their_own(

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, inspect, text
+from sqlalchemy import Engine, MetaData, column, inspect, text
+from sqlalchemy import table as sa_table
 
 import accounts.models
 from accounts import authenticate, create_account, start_sign_in
@@ -32,7 +33,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0007"
+HEAD = "0008"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -78,7 +79,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
-    migrate(engine, "-3")  # 0005 to 0007 (search) are tested on their own below
+    migrate(engine, "-4")  # 0005 to 0008 are tested on their own below
     assert version(engine) == "0004"
     assert login_failure_columns(engine) >= {"username", "client", "at"}
     assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
@@ -176,12 +177,31 @@ def search_objects(engine: Engine) -> set[str]:
         return set(names.scalars())
 
 
+# chat_sessions as 0004 made it: the model's table has columns of later revisions.
+SESSIONS_AT_0004 = sa_table(
+    "chat_sessions",
+    *(
+        column(name)
+        for name in (
+            "user_id",
+            "session_id",
+            "title",
+            "ability",
+            "created_at",
+            "updated_at",
+            "message_count",
+            "last_turn",
+        )
+    ),
+)
+
+
 def store_at_0004(engine: Engine, user_id: str, session_id: str, *contents: str) -> None:
     """A session with these messages, written as a 0004 app wrote them (no index)."""
     now = utcnow()
     with write_transaction(engine) as conn:
         conn.execute(
-            ChatSession.__table__.insert().values(
+            SESSIONS_AT_0004.insert().values(
                 user_id=user_id,
                 session_id=session_id,
                 title="",
@@ -244,7 +264,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store.finish_turn(turn, "The Java Virtual Machine.")
     assert found(store, "ada", "virtual") == ["s3"]
 
-    migrate(engine, "-3")
+    migrate(engine, "-4")
     assert version(engine) == "0004"
     assert search_objects(engine) == set()
     with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
@@ -324,7 +344,6 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     migrate(engine, "0006")  # 0005 indexed the messages
 
     migrate(engine)
-    assert version(engine) == HEAD
     sqlite = engine.dialect.name == "sqlite"
     assert ("message_search_word" in search_objects(engine)) != sqlite
     assert ("chat_messages_unindex" in search_objects(engine)) != sqlite
@@ -341,7 +360,7 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     assert_index_matches_messages(engine)
     assert found(store, "ada", "plum") == ["s1"]
 
-    migrate(engine, "-1")
+    migrate(engine, "-2")  # 0008, then 0007
     assert version(engine) == "0006"
     assert ("message_search_terms" in search_objects(engine)) == sqlite
     assert not {
@@ -360,6 +379,47 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     assert_index_matches_messages(engine)
     assert found(ChatStore(engine), "bob", "plum") == []
     assert found(ChatStore(engine), "bob", "fig") == ["s1"]
+    dispose_engine(database_url)
+
+
+# 0008: pinned and archived chats, who wrote a title ----------------------------------------------
+
+
+def test_0008_lists_every_chat_with_its_first_words_title_and_downgrades_to_0007(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine, "0004")
+    store_at_0004(engine, "ada", "s1", "Plum jam?", "Plum tart.")
+    store_at_0004(engine, "ada", "s2", "Fig roll?", "Fig roll.")
+    migrate(engine, "0007")
+    assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
+
+    migrate(engine)
+    assert version(engine) == HEAD
+    assert sidebar_index_columns(engine) == [
+        "user_id",
+        "shelf",
+        "updated_at",
+        "session_id",
+        "title",
+    ]
+    store = ChatStore(engine)
+    assert {(s.session_id, s.shelf, s.title_source) for s in store.list_sessions("ada")} == {
+        ("s1", "listed", "question"),
+        ("s2", "listed", "question"),
+    }
+    store.pin_session("ada", "s1")
+    store.archive_session("ada", "s2")
+    assert found(store, "ada", "fig") == ["s2"]
+
+    migrate(engine, "-1")
+    assert version(engine) == "0007"
+    assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
+    columns = {c["name"] for c in inspect(engine).get_columns("chat_sessions")}
+    assert not {"shelf", "title_source"} & columns
+    migrate(engine)  # both chats are back in the list, as before they were moved
+    assert {s.session_id for s in ChatStore(engine).list_sessions("ada")} == {"s1", "s2"}
     dispose_engine(database_url)
 
 

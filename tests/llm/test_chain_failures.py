@@ -28,15 +28,12 @@ def answer_stream(
     """The answer streamed the way the chat page does it, with the app's model."""
     choice, model = start_default_model()
     chain = build_chain(model, store, context_tokens=choice.context_tokens)
-    return stream_reply(
-        chain,
-        store,
-        user_id=USER,
-        session_id=SESSION,
-        question=question,
-        ability="Java",
-        retry=retry,
-    )
+    if retry:
+        turn = store.reopen_last_turn(USER, SESSION)
+    else:
+        turn = store.begin_turn(USER, SESSION, question, ability="Java")
+    assert turn is not None
+    return stream_reply(chain, store, turn, ability="Java")
 
 
 def ask(store: ChatStore, question: str = QUESTION, *, retry: bool = False) -> list[str]:

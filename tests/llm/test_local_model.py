@@ -35,7 +35,8 @@ from llm import (
     stop_default_model,
 )
 from memory import ChatStore, build_chain, stream_reply
-from memory.store import COMPLETE, INTERRUPTED
+from memory.store import COMPLETE, INTERRUPTED, TITLE_BY_MODEL
+from memory.titles import write_title
 from settings import PROJECT_DIR
 from tests.llm.conftest import MODEL_SETTINGS
 
@@ -116,6 +117,25 @@ def test_the_server_log_goes_to_the_data_dir(local_model: tuple[ModelChoice, Cha
     assert f"Uvicorn running on http://127.0.0.1:{server.port}" in server.log_path.read_text()
 
 
+def test_the_local_model_writes_a_chat_title_from_its_first_turn(
+    engine: Engine, local_model: tuple[ModelChoice, ChatOpenAI]
+) -> None:
+    _, model = local_model
+    store = ChatStore(engine)
+    turn = store.begin_turn(USER, SESSION, "How do I bake sourdough bread at home?")
+    store.finish_turn(turn, "Mix flour, water and starter, let it rise overnight, then bake.")
+    title = write_title(model, store, USER, SESSION)
+    summary = store.get_session(USER, SESSION)
+    # The tiny model's words vary; what it must give is a title: short, plain, stored.
+    assert title is not None, "the local model's reply was no title"
+    assert (summary.title, summary.title_source) == (title, TITLE_BY_MODEL)
+    assert 0 < len(title.split()) <= 6 and len(title) <= 80
+    assert stored(store) == [
+        ("human", "How do I bake sourdough bread at home?", COMPLETE),
+        ("ai", "Mix flour, water and starter, let it rise overnight, then bake.", COMPLETE),
+    ]
+
+
 def test_a_local_answer_streams_into_the_store_as_a_complete_answer(
     engine: Engine, local_model: tuple[ModelChoice, ChatOpenAI]
 ) -> None:
@@ -124,12 +144,7 @@ def test_a_local_answer_streams_into_the_store_as_a_complete_answer(
     chain = build_chain(model, store, context_tokens=choice.context_tokens)
     parts = list(
         stream_reply(
-            chain,
-            store,
-            user_id=USER,
-            session_id=SESSION,
-            question="What is the JVM?",
-            ability="Java",
+            chain, store, store.begin_turn(USER, SESSION, "What is the JVM?"), ability="Java"
         )
     )
     answer = "".join(parts)
@@ -154,7 +169,7 @@ def test_killing_the_server_mid_answer_keeps_the_question_and_retry_answers_it(
         chain = build_chain(model, store, context_tokens=choice.context_tokens)
         question = "Tell me about dragons."
         reply = stream_reply(
-            chain, store, user_id=USER, session_id=SESSION, question=question, ability="stories"
+            chain, store, store.begin_turn(USER, SESSION, question), ability="stories"
         )
         parts = [next(reply)]
         killed = victim.pid
@@ -175,11 +190,7 @@ def test_killing_the_server_mid_answer_keeps_the_question_and_retry_answers_it(
         # The tiny model samples its words and once in a long while (seen once in CI) ends an
         # answer before its first word: then the user presses Retry again, as here.
         for _ in range(3):
-            answer = "".join(
-                stream_reply(
-                    chain, store, user_id=USER, session_id=SESSION, question="", retry=True
-                )
-            )
+            answer = "".join(stream_reply(chain, store, store.reopen_last_turn(USER, SESSION)))
             if answer.strip():
                 break
         assert answer.strip()
@@ -205,7 +216,7 @@ def test_a_question_too_long_for_the_local_window_is_explained_and_kept(
     question = "Please summarise this. " + "word " * 4000
     # llama.cpp's server answers an overflowing streamed prompt with an empty 200 stream.
     with pytest.raises(ValueError, match="No generation chunks") as caught:
-        list(stream_reply(chain, store, user_id=USER, session_id=SESSION, question=question))
+        list(stream_reply(chain, store, store.begin_turn(USER, SESSION, question)))
     assert explain_model_error(caught.value).user_message == (
         "The model returned no answer; the message may be too long for it."
     )

@@ -213,11 +213,16 @@ def test_a_failing_model_keeps_the_question_and_asking_again_answers_it_once(
 # Streaming ------------------------------------------------------------------------------------
 
 
-def stream(chain: Any, store: ChatStore, session: str, question: str = "", **kwargs: Any) -> Any:
-    return stream_reply(
-        chain, store, user_id="user1", session_id=session, question=question, ability="Java",
-        **kwargs,
-    )  # fmt: skip
+def stream(
+    chain: Any, store: ChatStore, session: str, question: str = "", *, retry: bool = False
+) -> Any:
+    """The answer streamed as the chat page streams it: the question stored first (or the last
+    one reopened, for Retry), then its Turn handed to stream_reply."""
+    if retry:
+        turn = store.reopen_last_turn("user1", session)
+    else:
+        turn = store.begin_turn("user1", session, question, ability="Java")
+    return iter(()) if turn is None else stream_reply(chain, store, turn, ability="Java")
 
 
 def test_a_streamed_answer_is_stored_as_the_same_plain_message_invoke_stores(
@@ -278,11 +283,14 @@ def test_closing_the_stream_early_keeps_the_question_and_the_partial_answer(
     assert store.get_session("user1", "s1").message_count == 2
 
 
-def test_a_stream_closed_before_it_started_stores_nothing(engine: Engine, store: ChatStore) -> None:
+def test_a_stream_closed_before_it_started_stores_no_answer_and_calls_no_model(
+    engine: Engine, store: ChatStore
+) -> None:
     fake = model("never said")
-    stream(build_chain(fake, store), store, "s1", "not yet sent").close()
+    stream(build_chain(fake, store), store, "s1", "stored, then the tab closed").close()
     assert fake.prompts == []
-    assert row_counts(engine) == (0, 0)
+    assert stored(store, "user1", "s1") == [("human", "stored, then the tab closed", "complete")]
+    assert row_counts(engine) == (1, 1)
 
 
 def test_retry_answers_the_interrupted_question_again_without_duplicating_it(
@@ -359,15 +367,52 @@ def test_retry_in_an_empty_session_does_nothing(engine: Engine, store: ChatStore
     assert row_counts(engine) == (0, 0)
 
 
+def test_the_answer_is_stored_under_the_turn_it_was_handed_not_one_found_by_its_text(
+    store: ChatStore,
+) -> None:
+    waiting = store.begin_turn("user1", "s1", "Same question?", ability="Java")
+    store.finish_turn(store.begin_turn("user1", "s1", "Other?"), "Other answer.")
+    newest = store.begin_turn("user1", "s1", "Same question?", ability="Java")
+    fake = model("The first one's answer.")
+    consume(stream_reply(build_chain(fake, store), store, waiting, ability="Java"))
+    assert stored(store, "user1", "s1") == [
+        ("human", "Same question?", "complete"),
+        ("ai", "The first one's answer.", "complete"),
+        ("human", "Other?", "complete"),
+        ("ai", "Other answer.", "complete"),
+        ("human", "Same question?", "complete"),
+    ]
+    # Its prompt is what came before that turn: nothing, then its own question once.
+    assert shown(fake.prompts[0]) == [("system", JAVA_SYSTEM_LINE), ("human", "Same question?")]
+    assert newest.number == 3 and waiting.number == 1
+
+
+def test_a_turn_of_another_chat_or_question_is_refused_before_the_model_is_called(
+    store: ChatStore,
+) -> None:
+    turn = store.begin_turn("user1", "s1", "Mine?")
+    other = store.begin_turn("user2", "s1", "Theirs?")
+    fake = model("never said")
+    chain = build_chain(fake, store)
+    with pytest.raises(ValueError, match="another conversation"):
+        chain.invoke(
+            {"ability": "Java", "input": "Theirs?"},
+            config={"configurable": {"user_id": "user1", "session_id": "s1", "turn": other}},
+        )
+    with pytest.raises(ValueError, match="not the question"):
+        chain.invoke(
+            {"ability": "Java", "input": "Something else"},
+            config={"configurable": {"user_id": "user1", "session_id": "s1", "turn": turn}},
+        )
+    assert fake.prompts == []
+    assert stored(store, "user1", "s1") == [("human", "Mine?", "complete")]
+
+
 def test_a_streamed_turn_of_one_user_is_not_shown_to_another(store: ChatStore) -> None:
     fake = model("secret answer", "fresh answer")
     chain = build_chain(fake, store)
     consume(stream(chain, store, "s1", "secret question"))
-    consume(
-        stream_reply(
-            chain, store, user_id="user2", session_id="s1", question="hello", ability="Java"
-        )
-    )
+    consume(stream_reply(chain, store, store.begin_turn("user2", "s1", "hello"), ability="Java"))
     assert shown(fake.prompts[1]) == [("system", JAVA_SYSTEM_LINE), ("human", "hello")]
 
 

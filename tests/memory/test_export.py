@@ -43,6 +43,9 @@ def _fill_two_users(store: ChatStore) -> None:
     store.finish_turn(unanswered, "Half an ans", status="interrupted")
     store.create_session("alice", session_id="empty", title="Nothing yet")
     store.rename_session("alice", "s1", "Java basics")
+    store.set_model_title("alice", "s2", "Python printing")
+    store.pin_session("alice", "s2")
+    store.archive_session("alice", "s3")
     _chat(store, "bob", "s1", ("Bob's secret question", "Bob's secret answer"))
     _chat(store, "bob", "s2", ("Another of Bob's", "Answer for Bob"))
 
@@ -51,7 +54,7 @@ def _snapshot(store: ChatStore, user_id: str) -> dict[str, tuple]:
     """Everything the store shows of a user's chats, keyed by session id (ids of messages are
     storage detail and left out)."""
     result = {}
-    for summary in store.list_sessions(user_id, limit=1000):
+    for summary in store.list_sessions(user_id, limit=1000, shelf=None):
         messages = tuple(
             (m.turn, m.role, m.content, m.status, m.created_at)
             for m in store.load_messages(user_id, summary.session_id)
@@ -62,6 +65,8 @@ def _snapshot(store: ChatStore, user_id: str) -> dict[str, tuple]:
             summary.created_at,
             summary.updated_at,
             summary.message_count,
+            summary.shelf,
+            summary.title_source,
             messages,
         )
     return result
@@ -84,7 +89,15 @@ def test_export_holds_exactly_the_users_sessions_and_messages(store: ChatStore) 
     assert data["user_id"] == "alice"
     exported = {session["session_id"]: session for session in data["sessions"]}
     assert set(exported) == {"s1", "s2", "s3", "empty"}
-    for summary in store.list_sessions("alice"):
+    assert {
+        (s["session_id"], s["pinned"], s["archived"], s["title_source"]) for s in data["sessions"]
+    } == {
+        ("s1", False, False, "user"),
+        ("s2", True, False, "model"),
+        ("s3", False, True, "question"),
+        ("empty", False, False, "user"),
+    }
+    for summary in store.list_sessions("alice", shelf=None):
         session = exported[summary.session_id]
         assert session["title"] == summary.title
         assert session["ability"] == summary.ability
@@ -193,6 +206,29 @@ def test_two_sessions_with_one_id_in_the_file_stay_two_sessions(store: ChatStore
     assert store.count_sessions("carol") == 2
 
 
+def test_a_file_from_before_pins_imports_listed_with_its_titles_kept(store: ChatStore) -> None:
+    _fill_two_users(store)
+    data = json.loads(json.dumps(export_user_json(store, user_id="alice")))
+    for session in data["sessions"]:
+        del session["pinned"], session["archived"], session["title_source"]
+
+    import_user_json(store, user_id="carol", data=data)
+
+    summaries = store.list_sessions("carol", shelf=None)
+    assert {(s.shelf, s.title_source) for s in summaries} == {("listed", "user")}
+    assert len(summaries) == 4
+
+
+def test_a_chat_both_pinned_and_archived_is_refused(store: ChatStore) -> None:
+    _fill_two_users(store)
+    data = json.loads(json.dumps(export_user_json(store, user_id="alice")))
+    data["sessions"][0]["pinned"] = data["sessions"][0]["archived"] = True
+
+    with pytest.raises(InvalidContent, match=r"sessions\[0\]: a chat is pinned or archived"):
+        import_user_json(store, user_id="carol", data=data)
+    assert store.list_sessions("carol", shelf=None) == []
+
+
 def test_import_of_an_export_with_no_sessions_stores_nothing(store: ChatStore) -> None:
     assert import_user_json(store, user_id="carol", data=export_user_json(store, user_id="x")) == 0
     assert _row_counts(store.engine) == (0, 0)
@@ -243,6 +279,8 @@ MALFORMED = {
     "content not text": _spoil(f"{LAST}.messages.0.content", ["a"]),
     "NUL in content": _spoil(f"{LAST}.messages.1.content", "a\x00b"),
     "content too long": _spoil(f"{LAST}.messages.1.content", "x" * 100_001),
+    "pinned not a boolean": _spoil(f"{LAST}.pinned", "yes"),
+    "unknown title source": _spoil(f"{LAST}.title_source", "robot"),
 }
 
 

@@ -95,6 +95,8 @@ def app_database_url(tmp_path, monkeypatch: pytest.MonkeyPatch, model: OpenAIStu
     monkeypatch.setenv("CHAT_MODEL", "stub-echo")
     monkeypatch.setenv("AUTH_COOKIE_KEY", secrets.token_urlsafe(36))  # 48 characters
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    # First-words titles unless a test turns the model's on (they would race its reads).
+    monkeypatch.setenv("MODEL_TITLES", "off")
     _forget_process_resources()
     yield url
     _forget_process_resources()
