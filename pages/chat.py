@@ -28,7 +28,7 @@ from ui.conversation import omitted_from_prompt, show_conversation
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
 from ui.text import DATABASE_DOWN, plain
-from ui.titles import ask_for_title, watch_for_title
+from ui.titles import answer_streaming, ask_for_title, watch_for_title
 
 account = current_account()
 store = chat_store()
@@ -180,7 +180,7 @@ if question is not None or retry:
     except StoreUnavailable:
         failure = DATABASE_DOWN
     if turn is not None:
-        with st.chat_message("assistant"), answering():
+        with st.chat_message("assistant"), answering(), answer_streaming():
             stop = st.empty()
             stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
             reply = stream_reply(chat_chain(), store, turn, ability=ability)

@@ -4,7 +4,9 @@ and the page redrawn once it is stored, so the header and the sidebar show it wi
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -26,6 +28,17 @@ def ask_for_title(user_id: str, session_id: str) -> None:
     writer = title_writer()
     if writer is not None:
         _pending()[session_id] = (writer.request(user_id, session_id), time.monotonic())
+
+
+@contextmanager
+def answer_streaming() -> Iterator[None]:
+    """Around an answer's stream: a title being written gives way to it (see ModelGate)."""
+    writer = title_writer()
+    if writer is None:
+        yield
+        return
+    with writer.gate.answering():
+        yield
 
 
 @st.fragment(run_every=WATCH_SECONDS)

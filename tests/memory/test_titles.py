@@ -3,6 +3,10 @@ first-words title stays whenever the model fails, rambles or the user named the 
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine
 
@@ -71,10 +75,13 @@ def test_the_model_is_shown_the_first_turn_alone_and_the_title_is_stored(
     fake = model("JVM basics")
     assert write_title(fake, store, "alice", "s1") == "JVM basics"
     (prompt,) = fake.prompts
-    assert [(message.type, message.content) for message in prompt] == [
-        ("system", TITLE_INSTRUCTION),
-        ("human", "User: What is the JVM?\n\nAssistant: It runs bytecode."),
-    ]
+    assert (prompt[0].type, prompt[0].content) == ("system", TITLE_INSTRUCTION)
+    # Two worked examples, then this chat's first turn and nothing after it.
+    assert [message.type for message in prompt[1:]] == ["human", "ai", "human", "ai", "human"]
+    assert prompt[-1].content == (
+        "Name this chat.\nUser: What is the JVM?\nAssistant: It runs bytecode."
+    )
+    assert "secret" not in " ".join(str(message.content) for message in prompt)
     summary = store.get_session("alice", "s1")
     assert (summary.title, summary.title_source) == ("JVM basics", TITLE_BY_MODEL)
     # A separate call: nothing of it joins the chat's history.
@@ -129,4 +136,47 @@ def test_the_writer_titles_in_the_background_and_reports_what_it_stored(
         assert writer.request("alice", "s1").result(timeout=10) is None  # already titled
     finally:
         writer.close()
+    assert store.get_session("alice", "s1").title == "JVM basics"
+
+
+class AnswerStartsMidTitle(RecordingChatModel):
+    """Streams its first title word, then an answer starts (held until `answer_done`)."""
+
+    answer_started: Any = None
+    answer_entered: Any = None
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        for index, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
+            if index == 1 and len(self.prompts) == 1:
+                self.answer_started.set()
+                self.answer_entered.wait(10)  # the answer has begun before the next word
+            yield chunk
+
+
+def test_a_title_waits_for_a_streaming_answer_and_gives_way_to_one_that_starts(
+    store: ChatStore,
+) -> None:
+    answered(store)
+    fake = AnswerStartsMidTitle(replies=["Cut short title", "JVM basics"], prompts=[])
+    writer = TitleWriter(fake, store)
+    fake.answer_started, fake.answer_entered = threading.Event(), threading.Event()
+    try:
+        # An answer streams while the title is asked for: the model is not called.
+        with writer.gate.answering():
+            future = writer.request("alice", "s1")
+            time.sleep(0.3)
+            assert fake.prompts == []
+        # Now the title streams; an answer starts after its first word: the title's stream is
+        # dropped (its words never stored) and asked again once the answer is done.
+        answer = writer.gate.answering()
+        assert fake.answer_started.wait(10)
+        answer.__enter__()
+        fake.answer_entered.set()
+        time.sleep(0.3)
+        assert not future.done()
+        answer.__exit__(None, None, None)
+        assert future.result(timeout=10) == "JVM basics"
+    finally:
+        writer.close()
+    assert len(fake.prompts) == 2
     assert store.get_session("alice", "s1").title == "JVM basics"
