@@ -17,6 +17,7 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | LOCAL_MODEL_CTX         | 2048                              | n_ctx of the local server                |
 | MODEL_CONTEXT_TOKENS    | LOCAL_MODEL_CTX, or 16000         | prompt budget used to trim history       |
 | MODEL_TIMEOUT_SECONDS   | 60                                | per request to the model                 |
+| MODEL_TITLES            | on                                | "off": titles stay the first words       |
 | AUTH_COOKIE_KEY         | (generated once into DATA_DIR)    | key of streamlit-authenticator's widget  |
 | AUTH_COOKIE_NAME        | chat_auth                         | sign-in cookie name (+ "_browser")       |
 | AUTH_COOKIE_DAYS        | 7                                 | how long a new sign-in lasts, in days    |

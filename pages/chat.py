@@ -26,7 +26,7 @@ from ui.auth import current_account
 from ui.chat_groups import zone_named
 from ui.conversation import omitted_from_prompt, show_conversation
 from ui.resources import chat_chain, chat_model, chat_store
-from ui.sidebar import current_session_id, drafts, render_session_sidebar, start_new_chat
+from ui.sidebar import current_session_id, drafts, move_chat, render_session_sidebar, start_new_chat
 from ui.text import DATABASE_DOWN, plain
 from ui.titles import answer_streaming, ask_for_title, watch_for_title
 
@@ -73,8 +73,8 @@ else:
         icon=":material/keep:",
         key="pin",
         help=None if summary.pinned else "Keep this chat at the top of the list",
-        on_click=store.pin_session,
-        args=(account.id, session_id, not summary.pinned),
+        on_click=move_chat,
+        args=(store.pin_session, account.id, session_id, not summary.pinned),
     )
     actions.button(
         "Restore" if summary.archived else "Archive",
@@ -83,8 +83,8 @@ else:
         help=None
         if summary.archived
         else "Take this chat out of the list; search and Archived chats still find it",
-        on_click=store.archive_session,
-        args=(account.id, session_id, not summary.archived),
+        on_click=move_chat,
+        args=(store.archive_session, account.id, session_id, not summary.archived),
     )
     with actions.popover("Rename"), st.form("rename"):
         new_title = st.text_input("New title", value=summary.title, max_chars=200)

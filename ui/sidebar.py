@@ -4,18 +4,27 @@ archived chats in a view of their own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 
 import streamlit as st
 
 from accounts import Account
 from database import utcnow
-from memory import DEFAULT_ABILITY, ChatStore, InvalidContent, InvalidId, SessionSummary
+from memory import (
+    DEFAULT_ABILITY,
+    ChatStore,
+    InvalidContent,
+    InvalidId,
+    SessionNotFound,
+    SessionSummary,
+    StoreUnavailable,
+)
 from memory.search import Snippet
 from memory.store import ARCHIVED, PINNED, new_session_id
 from memory.validation import check_id
 from ui.chat_groups import group_by_day
-from ui.text import plain
+from ui.text import DATABASE_DOWN, plain
 
 PAGE_SIZE = 30
 # How many chats of each list this browser session shows; "Show more" adds a page.
@@ -64,6 +73,19 @@ def snippet_markdown(snippet: Snippet) -> str:
 
 def _show_more(key: str) -> None:
     st.session_state[key] = st.session_state.get(key, PAGE_SIZE) + PAGE_SIZE
+
+
+def move_chat(
+    move: Callable[[str, str, bool], None], user_id: str, session_id: str, onto: bool
+) -> None:
+    """Pin/unpin or archive/restore (a button's callback): a chat deleted in another tab or a
+    database outage is a notice, not a traceback."""
+    try:
+        move(user_id, session_id, onto)
+    except SessionNotFound:
+        st.toast("This chat no longer exists: it was deleted.")
+    except StoreUnavailable:
+        st.toast(DATABASE_DOWN)
 
 
 def _show_archived(shown: bool) -> None:
@@ -174,7 +196,11 @@ def _listed_chats(store: ChatStore, account: Account, current_id: str | None, zo
     limit = st.session_state.get(LIMIT_KEY, PAGE_SIZE)
     sessions = store.list_sessions(account.id, limit=limit + 1)
     if not sessions and not pinned:
-        st.caption("No chats yet. Ask something to start one.")
+        st.caption(
+            "No chats in the list: archived ones are under Archived chats."
+            if store.list_sessions(account.id, limit=1, shelf=ARCHIVED)
+            else "No chats yet. Ask something to start one."
+        )
     groups = group_by_day(sessions[:limit], lambda summary: summary.updated_at, utcnow(), zone)
     for label, members in groups:
         st.caption(f"**{label}**")

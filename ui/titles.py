@@ -45,12 +45,13 @@ def answer_streaming() -> Iterator[None]:
 def _watch(session_id: str) -> None:
     pending = _pending().get(session_id)
     if pending is None:
-        return  # seen through already; this fragment stops with the next full run
+        return  # seen through already: the full run it started stops this timer
     future, asked_at = pending
     if future.done() or time.monotonic() - asked_at > GIVE_UP_SECONDS:
         _pending().pop(session_id, None)
-        if future.done() and future.result() is not None:
-            st.rerun()  # the whole page: the header and the sidebar both show the title
+        # One full run however it ended: it draws the title in the header and the sidebar,
+        # and, this chat no longer pending, it stops this fragment's timer.
+        st.rerun()
 
 
 def watch_for_title(session_id: str) -> None:

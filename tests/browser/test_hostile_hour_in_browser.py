@@ -180,7 +180,8 @@ def test_stored_histories_show_only_a_handle_dates_and_counts_until_a_reason_ope
     histories = open_stored_histories(page, app)
 
     [listed] = table_rows(histories.get_by_test_id("stDataFrame"))
-    assert set(listed) == {"chat", "created", "updated", "messages"}, listed
+    assert set(listed) == {"chat", "created", "updated", "messages", "place"}, listed
+    assert listed["place"] == "listed"
     assert listed["chat"] == owner_chat
     assert re.fullmatch(r"chat-[0-9a-f]{10}", listed["chat"])
     for column in ("created", "updated"):

@@ -194,8 +194,8 @@ def test_the_models_title_replaces_the_first_words_without_a_click_and_a_rename_
 ) -> None:
     sign_up(page, titled_app.url, "tito")
     send(page, "How do tides work?")
-    # The stub echoes the title request's exchange: its first line, cut to six words.
-    title = "Echo: User: How do tides work"
+    # The stub echoes the title request's last message; its first line is the title.
+    title = "Echo: Name this chat"
     expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=15_000)
     expect(sidebar_chats(page)).to_have_text([title])
     user_id = user_id_of(titled_app, "tito")
