@@ -356,38 +356,38 @@ class ChatStore:
 
     def rename_session(self, user_id: str, session_id: str, title: str) -> None:
         """Give the session a new title; raises SessionNotFound if it is not the user's."""
-        check_id(user_id, "user_id")
-        check_id(session_id, "session_id")
-        title = check_label(title, "title", MAX_TITLE_CHARS)
-        if not title:
-            raise InvalidContent("the title is empty")
-        with write_transaction(self.engine) as conn:
-            result = conn.execute(
-                update(_sessions)
-                .where(_pair(_sessions, user_id, session_id))
-                .values(title=title, title_source=TITLE_BY_USER)
-            )
-        if result.rowcount == 0:
+        if not self._retitle(user_id, session_id, title, TITLE_BY_USER):
             raise SessionNotFound(f"no session {session_id!r} for this user")
 
     def set_model_title(self, user_id: str, session_id: str, title: str) -> bool:
         """Store a title the model wrote, unless the user has set one (or the model already
         did): decided in the UPDATE itself, so a rename a moment earlier always wins. True if
         the title was stored."""
+        return self._retitle(
+            user_id, session_id, title, TITLE_BY_MODEL, only_over=TITLE_BY_QUESTION
+        )
+
+    def _retitle(
+        self,
+        user_id: str,
+        session_id: str,
+        title: str,
+        source: str,
+        *,
+        only_over: str | None = None,
+    ) -> bool:
+        """Set the title as written by `source` (over a title by `only_over` alone, if
+        given); True if a row was changed."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         title = check_label(title, "title", MAX_TITLE_CHARS)
         if not title:
             raise InvalidContent("the title is empty")
+        statement = update(_sessions).where(_pair(_sessions, user_id, session_id))
+        if only_over is not None:
+            statement = statement.where(_sessions.c.title_source == only_over)
         with write_transaction(self.engine) as conn:
-            result = conn.execute(
-                update(_sessions)
-                .where(
-                    _pair(_sessions, user_id, session_id),
-                    _sessions.c.title_source == TITLE_BY_QUESTION,
-                )
-                .values(title=title, title_source=TITLE_BY_MODEL)
-            )
+            result = conn.execute(statement.values(title=title, title_source=source))
         return result.rowcount > 0
 
     def pin_session(self, user_id: str, session_id: str, pinned: bool = True) -> None:

@@ -128,7 +128,8 @@ def render_session_sidebar(
         query = st.text_input(
             "Search chats", key="session_search", placeholder="Title or words in a message"
         )
-        archived_view = not query.strip() and st.session_state.get(ARCHIVED_VIEW_KEY, False)
+        searching = bool(query.strip())
+        archived_view = not searching and st.session_state.get(ARCHIVED_VIEW_KEY, False)
         if archived_view:
             st.button(
                 "Back to chats",
@@ -141,13 +142,13 @@ def render_session_sidebar(
             )
         # The list alone in its container: its buttons are the chats, styled as one list.
         with st.container(key="chat-list"):
-            if query.strip():
+            if searching:
                 _search_results(store, account, current_id, query)
             elif archived_view:
                 _archived_chats(store, account, current_id)
             else:
                 _listed_chats(store, account, current_id, zone)
-        if not query.strip() and not archived_view:
+        if not searching and not archived_view:
             st.button(
                 "Archived chats",
                 icon=":material/inventory_2:",
