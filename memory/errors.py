@@ -22,6 +22,10 @@ class SessionNotFound(StoreError, LookupError):
     """The (user_id, session_id) pair names no session of that user."""
 
 
+class MessageNotFound(StoreError, LookupError):
+    """The message id names no message of that user's chat (or not one that can be edited)."""
+
+
 class ChatFull(InvalidContent):
     """The chat already holds the most messages one chat may (MAX_MESSAGES_PER_CHAT)."""
 

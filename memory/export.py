@@ -5,11 +5,18 @@ The JSON format, named by EXPORT_FORMAT, is the whole of what a user owns in the
     {"format": "isolated-chat/1", "exported_at": "2026-01-01T12:00:00+00:00", "user_id": "...",
      "sessions": [{"session_id", "title", "ability", "created_at", "updated_at",
                    "pinned", "archived", "title_source",
-                   "messages": [{"turn", "role", "content", "status", "created_at"}]}]}
+                   "messages": [{"turn", "role", "content", "status", "created_at",
+                                 "number", "parent", "selected"}]}]}
 
 `pinned` and `archived` are booleans (never both true); `title_source` says who wrote the title
 (question, model or user). A file written before they existed imports as unpinned, listed, with
 its titles the user's.
+
+Every version of every message is exported: `number` is a message's place in its chat's list
+(from 1), `parent` the number of the message it follows (null for the first), and `selected`
+whether it is the version shown among those with its parent, turn and role. The active path is
+what those choices give, so it is not written down twice. A file without them (written before
+migration 0009) is one branch: each message follows the one before it.
 
 Times are ISO-8601 strings in UTC with microseconds, so an import reproduces them exactly.
 Sessions come oldest first, messages in conversation order (turn, then storage order).
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 import settings
 from database import utcnow, write_transaction
@@ -82,6 +89,10 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
             _sessions.c.updated_at,
             _sessions.c.shelf,
             _sessions.c.title_source,
+            _messages.c.id,
+            _messages.c.parent_id,
+            _messages.c.selected,
+            _messages.c.on_path,
             _messages.c.turn,
             _messages.c.role,
             _messages.c.content,
@@ -106,9 +117,11 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
         )
     )
     sessions: list[dict[str, Any]] = []
+    numbers: dict[int, int] = {}
     with store.engine.connect() as conn:
         for row in conn.execute(statement):
             if not sessions or sessions[-1]["session_id"] != row.session_id:
+                numbers = {}
                 sessions.append(
                     {
                         "session_id": row.session_id,
@@ -123,6 +136,7 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
                     }
                 )
             if row.turn is not None:  # None: the outer join found a session with no message
+                numbers[row.id] = len(numbers) + 1
                 sessions[-1]["messages"].append(
                     {
                         "turn": row.turn,
@@ -130,9 +144,38 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
                         "content": row.content,
                         "status": row.status,
                         "created_at": _iso(row.message_created_at),
+                        "number": numbers[row.id],
+                        # A parent is always earlier in (turn, id) order, so already numbered.
+                        "parent": None if row.parent_id is None else numbers.get(row.parent_id),
+                        "selected": bool(row.selected),
                     }
                 )
     return sessions
+
+
+def active_path(messages: list[dict[str, Any]]) -> list[int]:
+    """Places (from 0) in an exported chat's `messages` of its active path, in order: from
+    the first message down through the selected versions."""
+    children: dict[int | None, list[int]] = {}
+    for place, message in enumerate(messages):
+        children.setdefault(message["parent"], []).append(place)
+    path: list[int] = []
+    frontier = [p for p in children.get(None, []) if messages[p]["selected"]]
+    while frontier:
+        place = frontier.pop()
+        path.append(place)
+        number = messages[place]["number"]
+        frontier.extend(p for p in children.get(number, []) if messages[p]["selected"])
+    return sorted(path, key=lambda place: (messages[place]["turn"], place))
+
+
+def _versions_count(messages: list[dict[str, Any]]) -> dict[int, int]:
+    """How many versions each message has (itself included), by place."""
+    groups: dict[tuple[Any, int, str], int] = {}
+    for message in messages:
+        key = (message["parent"], message["turn"], message["role"])
+        groups[key] = groups.get(key, 0) + 1
+    return {place: groups[(m["parent"], m["turn"], m["role"])] for place, m in enumerate(messages)}
 
 
 def export_user_json(store: ChatStore, *, user_id: str) -> dict[str, Any]:
@@ -168,7 +211,7 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
     under a heading with its role and time. Content is verbatim: this is a download."""
     data = export_user_json(store, user_id=user_id)
     sessions = data["sessions"]
-    message_total = sum(len(session["messages"]) for session in sessions)
+    message_total = sum(len(active_path(session["messages"])) for session in sessions)
     lines = [
         "# Chats",
         "",
@@ -185,9 +228,23 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
             + (" Pinned." if session["pinned"] else " Archived." if session["archived"] else ""),
             "",
         ]
-        for message in session["messages"]:
+        messages = session["messages"]
+        path = active_path(messages)
+        versions = _versions_count(messages)
+        hidden = len(messages) - len(path)
+        if hidden:
+            lines += [
+                f"This chat also holds {_count(hidden, 'other version')} of its messages "
+                "(edited questions, retried answers and what followed them). Only the "
+                "versions shown in the app are below; the JSON export has all of them.",
+                "",
+            ]
+        for place in path:
+            message = messages[place]
             role = ROLE_NAMES.get(message["role"], message["role"])
             suffix = " (interrupted)" if message["status"] == INTERRUPTED else ""
+            if versions[place] > 1:
+                suffix += f" (one of {versions[place]} versions)"
             lines += [f"### {role}, {_when(message['created_at'])}{suffix}", ""]
             lines += [message["content"], ""]
     return "\n".join(lines)
@@ -197,19 +254,26 @@ def export_user_markdown(store: ChatStore, *, user_id: str) -> str:
 
 
 def _sessions_of(export: Export) -> list[dict[str, Any]]:
-    """The export's sessions as rows to insert, each chat's messages in turn order (stable:
-    messages of one turn keep their order in the file, which is the stored order)."""
-    return [
-        {
-            **session.model_dump(exclude={"messages"}),
-            "ability": session.ability or DEFAULT_ABILITY,
-            "messages": sorted(
-                (message.model_dump() for message in session.messages),
-                key=lambda message: message["turn"],
-            ),
-        }
-        for session in export.sessions
-    ]
+    """The export's sessions as rows to insert, each with its messages and the places of its
+    active path. A file of one branch (no numbers) is put in turn order (stable: messages of
+    one turn keep their order in the file, which is the stored order) and each message made to
+    follow the one before it."""
+    sessions = []
+    for session in export.sessions:
+        messages = [message.model_dump() for message in session.messages]
+        if messages and messages[0]["number"] is None:
+            messages.sort(key=lambda message: message["turn"])
+            for place, message in enumerate(messages, start=1):
+                message.update(number=place, parent=place - 1 or None, selected=True)
+        sessions.append(
+            {
+                **session.model_dump(exclude={"messages"}),
+                "ability": session.ability or DEFAULT_ABILITY,
+                "messages": messages,
+                "path": set(active_path(messages)),
+            }
+        )
+    return sessions
 
 
 def _taken_session_ids(conn: Connection, user_id: str, wanted: Iterable[str]) -> set[str]:
@@ -309,7 +373,7 @@ def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) ->
             while session_id in taken:
                 session_id = new_session_id()
             taken.add(session_id)
-            messages = session["messages"]
+            messages, path = session["messages"], session["path"]
             session_rows.append(
                 {
                     "user_id": user_id,
@@ -325,23 +389,61 @@ def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) ->
                     else LISTED,
                     "title_source": session["title_source"],
                     "message_count": len(messages),
-                    "last_turn": max((message["turn"] for message in messages), default=0),
+                    # The turn the active path ends at: the next question follows it.
+                    "last_turn": max((messages[p]["turn"] for p in path), default=0),
                 }
             )
             message_rows += [
-                {"user_id": user_id, "session_id": session_id, **message} for message in messages
+                {
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    **{key: message[key] for key in _MESSAGE_FIELDS},
+                    "on_path": place in path,
+                    # Resolved to a row id once the parent is inserted (below).
+                    "parent_number": message["parent"],
+                    "chat": len(session_rows),
+                    "number": message["number"],
+                }
+                for place, message in enumerate(messages)
             ]
         _insert_in_batches(conn, _sessions, session_rows)
-        # Each batch of messages is indexed for search in this same transaction.
-        for start in range(0, len(message_rows), _BATCH):
-            batch = message_rows[start : start + _BATCH]
-            ids = conn.execute(
-                _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True), batch
-            ).scalars()
-            index_messages(
-                conn, [(i, user_id, row["content"]) for i, row in zip(ids, batch, strict=True)]
-            )
+        _insert_messages(conn, user_id, message_rows)
     return len(session_rows)
+
+
+_MESSAGE_FIELDS = ("turn", "role", "content", "status", "created_at", "selected")
+
+
+def _insert_messages(conn: Connection, user_id: str, rows: list[dict[str, Any]]) -> None:
+    """Insert the messages, each batch indexed for search in this same transaction, then point
+    each at its parent's new row id. Parents come first in the file, so each is inserted (and
+    its id known) by the time its children are."""
+    row_ids: dict[tuple[int, int], int] = {}
+    parents: list[dict[str, int]] = []
+    columns = (*_MESSAGE_FIELDS, "user_id", "session_id", "on_path")
+    for start in range(0, len(rows), _BATCH):
+        batch = rows[start : start + _BATCH]
+        ids = list(
+            conn.execute(
+                _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True),
+                [{key: row[key] for key in columns} for row in batch],
+            ).scalars()
+        )
+        for row_id, row in zip(ids, batch, strict=True):
+            row_ids[(row["chat"], row["number"])] = row_id
+            if row["parent_number"] is not None:
+                parent = row_ids[(row["chat"], row["parent_number"])]
+                parents.append({"row_id": row_id, "parent": parent})
+        index_messages(
+            conn, [(i, user_id, row["content"]) for i, row in zip(ids, batch, strict=True)]
+        )
+    for start in range(0, len(parents), _BATCH):
+        conn.execute(
+            update(_messages)
+            .where(_messages.c.id == bindparam("row_id"))
+            .values(parent_id=bindparam("parent")),
+            parents[start : start + _BATCH],
+        )
 
 
 # Every public function here reports an unreachable database as StoreUnavailable.
@@ -351,6 +453,7 @@ module_outages_raise(globals(), StoreUnavailable)
 __all__ = [
     "EXPORT_FORMAT",
     "ImportLimits",
+    "active_path",
     "check_import_size",
     "export_user_json",
     "export_user_markdown",

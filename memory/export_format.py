@@ -80,6 +80,13 @@ class ExportedMessage(_Strict):
     content: Annotated[str, _checked(check_content)]
     status: Literal["complete", "interrupted"]
     created_at: Time
+    # Added with branches and versions (migration 0009): the message's number in its chat's
+    # list (from 1), the number of the message it follows (None for the first), and whether
+    # it is the version shown among its siblings. A file written before then has none of
+    # them: each message follows the one before it, and every one is shown.
+    number: int | None = Field(default=None, ge=1)
+    parent: int | None = Field(default=None, ge=1)
+    selected: bool = True
 
 
 class ExportedSession(_Strict):
@@ -99,6 +106,31 @@ class ExportedSession(_Strict):
     def _in_one_place(self) -> ExportedSession:
         if self.pinned and self.archived:
             raise ValueError("a chat is pinned or archived, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _one_tree(self) -> ExportedSession:
+        numbered = [message.number is not None for message in self.messages]
+        if any(numbered) and not all(numbered):
+            raise ValueError("some messages have a number and others not")
+        if not any(numbered):
+            return self
+        shown: dict[tuple[int | None, int, str], int] = {}
+        turns: dict[int, int] = {}
+        for place, message in enumerate(self.messages, start=1):
+            if message.number != place:
+                raise ValueError(f"message {place} is numbered {message.number}")
+            if message.parent is not None:
+                # Earlier in the list, so the messages form a tree without a cycle.
+                if message.parent >= place:
+                    raise ValueError(f"message {place} follows a message after it")
+                if turns[message.parent] > message.turn:
+                    raise ValueError(f"message {place} follows a message of a later turn")
+            turns[place] = message.turn
+            key = (message.parent, message.turn, message.role)
+            shown[key] = shown.get(key, 0) + message.selected
+        if any(count != 1 for count in shown.values()):
+            raise ValueError("each message's versions must have exactly one selected")
         return self
 
 

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import Base
 
 ID_MAX_CHARS = 255
+_ROW_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class ChatSession(Base):
@@ -51,9 +61,7 @@ class ChatSession(Base):
 class ChatMessage(Base):
     __tablename__ = "chat_messages"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(_ROW_ID, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS))
     session_id: Mapped[str] = mapped_column(String(ID_MAX_CHARS))
     turn: Mapped[int] = mapped_column(Integer)
@@ -62,6 +70,14 @@ class ChatMessage(Base):
     # complete, or interrupted for an answer cut short (stop, rerun, closed tab, model failure).
     status: Mapped[str] = mapped_column(String(16), default="complete")
     created_at: Mapped[datetime]
+    # The message this one follows (None for a chat's first). Messages with one parent, turn
+    # and role are versions of each other: an edited question, a retried answer (0009).
+    parent_id: Mapped[int | None] = mapped_column(_ROW_ID, nullable=True)
+    # The version shown among its siblings, remembered while another branch is shown.
+    selected: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # On the active path: reached from the first message through selected versions. Derived
+    # from `selected`, stored so that a chat's pages are one range of the order index.
+    on_path: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -69,9 +85,10 @@ class ChatMessage(Base):
             ["chat_sessions.user_id", "chat_sessions.session_id"],
             ondelete="CASCADE",
         ),
-        # Serves "one session's messages in order": (turn, id) keeps a turn's answer right
-        # after its question even when two tabs write to the same session at once.
-        Index("ix_chat_messages_session_order", "user_id", "session_id", "turn", "id"),
+        # Serves "one session's active path in order": (turn, id) keeps a turn's answer right
+        # after its question even when two tabs write to the same session at once; the other
+        # versions of a page's messages are the on_path=false range beside it (0009).
+        Index("ix_chat_messages_session_order", "user_id", "session_id", "on_path", "turn", "id"),
         # Serves the admin's usage chart: messages per day.
         Index("ix_chat_messages_created_at", "created_at"),
     )

@@ -7,6 +7,10 @@ Schema (memory/models.py):
 - `chat_messages` has one row per message, referencing the pair with ON DELETE CASCADE. Content
   is plain text, stored exactly as given.
 
+Branches (memory/branches.py): an edited question or a retried answer is a new version beside
+the old one, and the chat is a tree whose active path is what the user sees and what the model
+is sent. Every read below reads the active path, except `load_messages(every_version=True)`.
+
 Order: a conversation is a sequence of turns. A turn is one user message and the answer to it,
 numbered from 1 per session by an atomic increment on the session row. Messages are read in
 (turn, id) order, where id increases monotonically. The user's message is stored when the turn
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
@@ -35,6 +39,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -43,7 +48,14 @@ from sqlalchemy.exc import IntegrityError
 import settings
 from database import upsert_ignore, utcnow, write_transaction
 from database.outages import outages_raise
-from memory.errors import ChatFull, InvalidContent, SessionNotFound, StoreUnavailable
+from memory.branches import Versions, choose_version, versions_of
+from memory.errors import (
+    ChatFull,
+    InvalidContent,
+    MessageNotFound,
+    SessionNotFound,
+    StoreUnavailable,
+)
 from memory.models import ChatMessage, ChatSession
 from memory.search import Snippet, clean_query, find_sessions, forget_chats, index_messages
 from memory.validation import (
@@ -106,6 +118,9 @@ class StoredMessage:
     content: str
     status: str
     created_at: datetime
+    # The message this one follows, and whether it is on the active path (memory/branches.py).
+    parent_id: int | None = None
+    on_path: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,8 @@ class MessagePage:
 
     messages: list[StoredMessage]
     has_earlier: bool
+    # By message id, for the shown messages that have other versions: "< 2 / 3 >".
+    versions: dict[int, Versions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,8 @@ _MESSAGE_COLUMNS = (
     _messages.c.content,
     _messages.c.status,
     _messages.c.created_at,
+    _messages.c.parent_id,
+    _messages.c.on_path,
 )
 
 
@@ -168,12 +187,15 @@ _MESSAGE_COLUMNS = (
 _BY_PAIR = and_(
     _messages.c.user_id == bindparam("user_id"), _messages.c.session_id == bindparam("session_id")
 )
+# Written as the order index's own term, so that both engines read the path as one range.
+_ON_PATH = _messages.c.on_path == true()
 _ORDER = (_messages.c.turn, _messages.c.id)
-_LOAD_MESSAGES = select(*_MESSAGE_COLUMNS).where(_BY_PAIR).order_by(*_ORDER)
+_LOAD_MESSAGES = select(*_MESSAGE_COLUMNS).where(_BY_PAIR, _ON_PATH).order_by(*_ORDER)
+_LOAD_EVERY_VERSION = select(*_MESSAGE_COLUMNS).where(_BY_PAIR).order_by(*_ORDER)
 _NEWEST_FIRST = (_messages.c.turn.desc(), _messages.c.id.desc())
 _LOAD_CONVERSATION = (
     select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.status)
-    .where(_BY_PAIR)
+    .where(_BY_PAIR, _ON_PATH)
     .order_by(*_ORDER)
 )
 _SESSIONS_BY_RECENCY = (_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
@@ -187,6 +209,11 @@ _LIST_SESSIONS = (
 
 def _pair(table, user_id: str, session_id: str):
     return and_(table.c.user_id == user_id, table.c.session_id == session_id)
+
+
+def _path(user_id: str, session_id: str):
+    """The chat's active path: its messages that the user sees and the model is sent."""
+    return and_(_pair(_messages, user_id, session_id), _ON_PATH)
 
 
 def _lock_session(conn, user_id: str, session_id: str) -> bool:
@@ -438,12 +465,16 @@ class ChatStore:
 
         return SessionHistory(self, user_id, session_id)
 
-    def load_messages(self, user_id: str, session_id: str) -> list[StoredMessage]:
-        """The session's messages in conversation order (empty if there is no such session)."""
+    def load_messages(
+        self, user_id: str, session_id: str, *, every_version: bool = False
+    ) -> list[StoredMessage]:
+        """The session's active path in conversation order (empty if there is no such
+        session); with `every_version`, every message it holds, other versions included."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
+        query = _LOAD_EVERY_VERSION if every_version else _LOAD_MESSAGES
         with self.engine.connect() as conn:
-            rows = conn.execute(_LOAD_MESSAGES, {"user_id": user_id, "session_id": session_id})
+            rows = conn.execute(query, {"user_id": user_id, "session_id": session_id})
             return [StoredMessage(*row) for row in rows]
 
     def load_conversation(self, user_id: str, session_id: str) -> list[tuple[int, str, str, str]]:
@@ -463,7 +494,7 @@ class ChatStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(_messages.c.turn, _messages.c.role, _messages.c.content, _messages.c.status)
-                .where(_pair(_messages, user_id, session_id))
+                .where(_path(user_id, session_id))
                 .order_by(*_ORDER)
                 .limit(3)
             ).all()
@@ -493,27 +524,30 @@ class ChatStore:
         whatever the length of the chat."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        query = select(*_MESSAGE_COLUMNS).where(_pair(_messages, user_id, session_id))
+        query = select(*_MESSAGE_COLUMNS).where(_path(user_id, session_id))
         if before is not None:
             query = query.where(_before(before))
         query = query.order_by(*_NEWEST_FIRST).limit(max(1, limit) + 1)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        newest = [StoredMessage(*row) for row in rows[: max(1, limit)]]
-        return MessagePage(newest[::-1], has_earlier=len(rows) > max(1, limit))
+            newest = [StoredMessage(*row) for row in rows[: max(1, limit)]][::-1]
+            versions = _versions_shown(conn, user_id, session_id, newest)
+        return MessagePage(newest, has_earlier=len(rows) > max(1, limit), versions=versions)
 
     def load_from(self, user_id: str, session_id: str, start: MessageCursor) -> MessagePage:
         """The session's messages from `start` (included) to the newest, oldest first: the
         view a user widened by loading earlier pages, kept as new messages arrive."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        by_pair = _pair(_messages, user_id, session_id)
+        path = _path(user_id, session_id)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(*_MESSAGE_COLUMNS).where(by_pair, ~_before(start)).order_by(*_ORDER)
+                select(*_MESSAGE_COLUMNS).where(path, ~_before(start)).order_by(*_ORDER)
             ).all()
-            earlier = conn.scalar(select(exists().where(by_pair, _before(start))))
-        return MessagePage([StoredMessage(*row) for row in rows], has_earlier=bool(earlier))
+            earlier = conn.scalar(select(exists().where(path, _before(start))))
+            shown = [StoredMessage(*row) for row in rows]
+            versions = _versions_shown(conn, user_id, session_id, shown)
+        return MessagePage(shown, has_earlier=bool(earlier), versions=versions)
 
     def load_conversation_before(
         self,
@@ -533,7 +567,7 @@ class ChatStore:
             _messages.c.role,
             _messages.c.content,
             _messages.c.status,
-        ).where(_pair(_messages, user_id, session_id))
+        ).where(_path(user_id, session_id))
         if before is not None:
             query = query.where(_before(before))
         with self.engine.connect() as conn:
@@ -548,11 +582,12 @@ class ChatStore:
         *,
         ability: str = DEFAULT_ABILITY,
     ) -> Turn:
-        """Store the user's question as a new turn, creating the session on first use. The
-        Turn returned is what the answer is stored under (`finish_turn`, `stream_reply`).
+        """Store the user's question as a new turn at the end of the active path, creating
+        the session on first use. The Turn returned is what the answer is stored under
+        (`finish_turn`, `stream_reply`).
 
-        If the session's last turn is this same question still unanswered (the user sending it
-        again after a failure), that turn is reused instead of storing the question twice."""
+        If the path's last message is this same question still unanswered (the user sending
+        it again after a failure), that turn is reused instead of storing the question twice."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         question = check_content(question, allow_empty=False)
@@ -560,10 +595,13 @@ class ChatStore:
         now = utcnow()
         with write_transaction(self.engine) as conn:
             self._ensure_session(conn, user_id, session_id, ability=ability)
+            # Held to the end: the path's end read here is still its end when the question
+            # joins it, whatever another tab chooses meanwhile.
+            _lock_session(conn, user_id, session_id)
             last = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.role, _messages.c.content)
-                .where(_pair(_messages, user_id, session_id))
-                .order_by(_messages.c.turn.desc(), _messages.c.id.desc())
+                .where(_path(user_id, session_id))
+                .order_by(*_NEWEST_FIRST)
                 .limit(1)
             ).first()
             if last is not None and last.role == "human" and last.content == question:
@@ -573,106 +611,228 @@ class ChatStore:
                     .values(updated_at=now)
                 )
                 return Turn(user_id, session_id, last.turn, last.id, question)
-            number = conn.execute(
-                update(_sessions)
-                .where(
-                    _pair(_sessions, user_id, session_id),
-                    # Room for the question and its answer, decided in the same statement that
-                    # takes the turn number, so two tabs cannot both take the last place.
-                    _sessions.c.message_count + 2 <= self.max_messages_per_chat,
-                )
-                .values(
-                    last_turn=_sessions.c.last_turn + 1,
-                    message_count=_sessions.c.message_count + 1,
-                    updated_at=now,
-                    title=func.coalesce(func.nullif(_sessions.c.title, ""), _title_from(question)),
-                )
-                .returning(_sessions.c.last_turn)
-            ).scalar_one_or_none()
-            if number is None:
-                raise ChatFull(self.full_message())
-            question_id = conn.execute(
-                _messages.insert()
-                .values(
-                    user_id=user_id,
-                    session_id=session_id,
-                    turn=number,
-                    role="human",
-                    content=question,
-                    status=COMPLETE,
-                    created_at=now,
-                )
-                .returning(_messages.c.id)
-            ).scalar_one()
-            index_messages(conn, [(question_id, user_id, question)])
+            number = self._take_turn(conn, user_id, session_id, question, now)
+            question_id = self._insert_message(
+                conn,
+                user_id,
+                session_id,
+                number,
+                "human",
+                question,
+                COMPLETE,
+                now,
+                parent_id=None if last is None else last.id,
+            )
         return Turn(user_id, session_id, number, question_id, question)
 
+    def _take_turn(
+        self,
+        conn,
+        user_id: str,
+        session_id: str,
+        question: str,
+        now: datetime,
+        *,
+        number: int | None = None,
+    ) -> int:
+        """Count one more message and hand out the turn `number` (default: the path's next);
+        raises ChatFull when there is no room for it and its answer."""
+        number = conn.execute(
+            update(_sessions)
+            .where(
+                _pair(_sessions, user_id, session_id),
+                # Room for the question and its answer, decided in the same statement that
+                # takes the turn number, so two tabs cannot both take the last place.
+                _sessions.c.message_count + 2 <= self.max_messages_per_chat,
+            )
+            .values(
+                last_turn=_sessions.c.last_turn + 1 if number is None else number,
+                message_count=_sessions.c.message_count + 1,
+                updated_at=now,
+                title=func.coalesce(func.nullif(_sessions.c.title, ""), _title_from(question)),
+            )
+            .returning(_sessions.c.last_turn)
+        ).scalar_one_or_none()
+        if number is None:
+            raise ChatFull(self.full_message())
+        return number
+
+    @staticmethod
+    def _insert_message(
+        conn,
+        user_id: str,
+        session_id: str,
+        turn: int,
+        role: str,
+        content: str,
+        status: str,
+        now: datetime,
+        *,
+        parent_id: int | None,
+        selected: bool = True,
+        on_path: bool = True,
+    ) -> int:
+        message_id = conn.execute(
+            _messages.insert()
+            .values(
+                user_id=user_id,
+                session_id=session_id,
+                turn=turn,
+                role=role,
+                content=content,
+                status=status,
+                created_at=now,
+                parent_id=parent_id,
+                selected=selected,
+                on_path=on_path,
+            )
+            .returning(_messages.c.id)
+        ).scalar_one()
+        index_messages(conn, [(message_id, user_id, content)])
+        return message_id
+
+    def edit_question(self, user_id: str, session_id: str, message_id: int, question: str) -> Turn:
+        """Ask `question` in place of the question `message_id` (one on the chat's active
+        path): a new version of it, on a new branch that the path now follows. The old
+        question and everything after it stay, one "< >" away. Returns the new turn, to be
+        answered like any other. Raises MessageNotFound if the chat has no such question on
+        its path, ChatFull if it has no room."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        question = check_content(question, allow_empty=False)
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            if not _lock_session(conn, user_id, session_id):
+                raise SessionNotFound(f"no session {session_id!r} for this user")
+            old = conn.execute(
+                select(_messages.c.turn, _messages.c.parent_id).where(
+                    _path(user_id, session_id),
+                    _messages.c.id == message_id,
+                    _messages.c.role == "human",
+                )
+            ).first()
+            if old is None:
+                raise MessageNotFound("this chat shows no such question to edit")
+            self._take_turn(conn, user_id, session_id, question, now, number=old.turn)
+            new_id = self._insert_message(
+                conn,
+                user_id,
+                session_id,
+                old.turn,
+                "human",
+                question,
+                COMPLETE,
+                now,
+                parent_id=old.parent_id,
+                selected=False,
+                on_path=False,
+            )
+            choose_version(conn, user_id, session_id, new_id)
+        return Turn(user_id, session_id, old.turn, new_id, question)
+
+    def show_version(self, user_id: str, session_id: str, message_id: int) -> None:
+        """Show the version `message_id` of a question or an answer: the active path then
+        runs through it and on through the versions last shown below it. Raises
+        MessageNotFound if the chat has no such message."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with write_transaction(self.engine) as conn:
+            if not _lock_session(conn, user_id, session_id):
+                raise SessionNotFound(f"no session {session_id!r} for this user")
+            end = choose_version(conn, user_id, session_id, message_id)
+            conn.execute(
+                update(_sessions).where(_pair(_sessions, user_id, session_id)).values(last_turn=end)
+            )
+
     def finish_turn(self, turn: Turn, answer: str, *, status: str = COMPLETE) -> None:
-        """Store the answer to `turn`, replacing any earlier answer to it (so a retry or a
-        repeated save never duplicates). Raises SessionNotFound if the session was deleted."""
+        """Store the answer to `turn` as the version shown of its answers. An answer the
+        question already had (Retry) stays, as an earlier version, unless the chat is full:
+        the new answer then takes the shown one's place. Raises SessionNotFound if the session
+        or the question was deleted."""
         answer = check_content(answer)
         if status not in (COMPLETE, INTERRUPTED):
             raise ValueError(f"unknown status {status!r}")
         now = utcnow()
+        user_id, session_id = turn.user_id, turn.session_id
         try:
             with write_transaction(self.engine) as conn:
-                replaced = conn.execute(
-                    delete(_messages).where(
-                        _pair(_messages, turn.user_id, turn.session_id),
-                        _messages.c.turn == turn.number,
-                        _messages.c.role != "human",
-                    )
-                ).rowcount
-                updated = conn.execute(
+                # First, so that the row lock is held before the question's place is read.
+                count = conn.execute(
                     update(_sessions)
-                    .where(_pair(_sessions, turn.user_id, turn.session_id))
-                    .values(message_count=_sessions.c.message_count + 1 - replaced, updated_at=now)
-                ).rowcount
-                if updated == 0:
-                    raise SessionNotFound("the session was deleted before the answer arrived")
-                answer_id = conn.execute(
-                    _messages.insert()
-                    .values(
-                        user_id=turn.user_id,
-                        session_id=turn.session_id,
-                        turn=turn.number,
-                        role="ai",
-                        content=answer,
-                        status=status,
-                        created_at=now,
+                    .where(_pair(_sessions, user_id, session_id))
+                    .values(message_count=_sessions.c.message_count + 1, updated_at=now)
+                    .returning(_sessions.c.message_count)
+                ).scalar_one_or_none()
+                question_on_path = conn.scalar(
+                    select(_messages.c.on_path).where(
+                        _pair(_messages, user_id, session_id), _messages.c.id == turn.question_id
                     )
-                    .returning(_messages.c.id)
-                ).scalar_one()
-                index_messages(conn, [(answer_id, turn.user_id, answer)])
+                )
+                if count is None or question_on_path is None:
+                    raise SessionNotFound("the session was deleted before the answer arrived")
+                earlier = conn.scalar(
+                    select(_messages.c.id)
+                    .where(
+                        _pair(_messages, user_id, session_id),
+                        _messages.c.on_path == bool(question_on_path),
+                        _messages.c.turn == turn.number,
+                        _messages.c.parent_id == turn.question_id,
+                        _messages.c.role == "ai",
+                        _messages.c.selected == true(),
+                    )
+                    .limit(1)
+                )
+                if earlier is not None and count > self.max_messages_per_chat:
+                    # No room for one more version: the retried answer replaces the shown one,
+                    # which is the path's end (a message on the path with children shows one
+                    # of them), so nothing follows it.
+                    conn.execute(delete(_messages).where(_messages.c.id == earlier))
+                    conn.execute(
+                        update(_sessions)
+                        .where(_pair(_sessions, user_id, session_id))
+                        .values(message_count=_sessions.c.message_count - 1)
+                    )
+                    earlier = None
+                answer_id = self._insert_message(
+                    conn,
+                    user_id,
+                    session_id,
+                    turn.number,
+                    "ai",
+                    answer,
+                    status,
+                    now,
+                    parent_id=turn.question_id,
+                    selected=earlier is None,
+                    on_path=earlier is None and bool(question_on_path),
+                )
+                if earlier is not None and question_on_path:
+                    choose_version(conn, user_id, session_id, answer_id)
+                elif earlier is not None:
+                    # The question is on a branch not shown now: the new answer becomes that
+                    # branch's, without taking the user's view there.
+                    conn.execute(
+                        update(_messages)
+                        .where(_messages.c.id.in_([earlier, answer_id]))
+                        .values(selected=_messages.c.id == answer_id)
+                    )
         except IntegrityError as error:
             raise SessionNotFound("the session was deleted before the answer arrived") from error
 
     def reopen_last_turn(self, user_id: str, session_id: str) -> Turn | None:
-        """Remove the answer of the session's last turn so it can be answered again; the
-        question stays. None when the session has no turn."""
+        """The turn of the active path's last question, to be answered again: its new answer
+        is added beside the old ones (`finish_turn`). None when the session has no turn."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with write_transaction(self.engine) as conn:
+        with self.engine.connect() as conn:
             question = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.content)
-                .where(_pair(_messages, user_id, session_id), _messages.c.role == "human")
-                .order_by(_messages.c.turn.desc(), _messages.c.id.desc())
+                .where(_path(user_id, session_id), _messages.c.role == "human")
+                .order_by(*_NEWEST_FIRST)
                 .limit(1)
             ).first()
-            if question is None:
-                return None
-            removed = conn.execute(
-                delete(_messages).where(
-                    _pair(_messages, user_id, session_id),
-                    _messages.c.turn == question.turn,
-                    _messages.c.role != "human",
-                )
-            ).rowcount
-            conn.execute(
-                update(_sessions)
-                .where(_pair(_sessions, user_id, session_id))
-                .values(message_count=_sessions.c.message_count - removed)
-            )
+        if question is None:
+            return None
         return Turn(user_id, session_id, question.turn, question.id, question.content)
 
     def append_messages(
@@ -702,6 +862,12 @@ class ChatStore:
             ).one()
             if stored + len(checked) > self.max_messages_per_chat:
                 raise ChatFull(self.full_message())
+            parent_id = conn.scalar(
+                select(_messages.c.id)
+                .where(_path(user_id, session_id))
+                .order_by(*_NEWEST_FIRST)
+                .limit(1)
+            )
             rows = []
             for role, content in checked:
                 # A question opens a turn; answers before any question stay in turn 0.
@@ -729,9 +895,23 @@ class ChatStore:
                     ),
                 )
             )
-            ids = conn.execute(
-                _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True), rows
-            ).scalars()
+            ids = list(
+                conn.execute(
+                    _messages.insert().returning(_messages.c.id, sort_by_parameter_order=True),
+                    rows,
+                ).scalars()
+            )
+            # Each message follows the one before it, the first the path's end: ids are only
+            # known once inserted.
+            conn.execute(
+                update(_messages)
+                .where(_messages.c.id == bindparam("row_id"))
+                .values(parent_id=bindparam("parent")),
+                [
+                    {"row_id": row_id, "parent": parent}
+                    for row_id, parent in zip(ids, [parent_id, *ids[:-1]], strict=True)
+                ],
+            )
             index_messages(
                 conn, [(i, user_id, r["content"]) for i, r in zip(ids, rows, strict=True)]
             )
@@ -749,6 +929,14 @@ class ChatStore:
                 .where(_pair(_sessions, user_id, session_id))
                 .values(message_count=0, updated_at=utcnow())
             )
+
+
+def _versions_shown(
+    conn, user_id: str, session_id: str, shown: Sequence[StoredMessage]
+) -> dict[int, Versions]:
+    return versions_of(
+        conn, user_id, session_id, [(m.id, m.parent_id, m.turn, m.role) for m in shown]
+    )
 
 
 def position_of(message: StoredMessage) -> MessageCursor:

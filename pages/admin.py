@@ -193,10 +193,14 @@ with histories_tab:
                 else:
                     st.subheader(plain(choice.title or "New chat"))
                     st.caption(f"Assistant specialized in {plain(choice.ability)}")
-                    for message in store.load_messages(owner.id, choice.session_id):
+                    # Every version is shown: what the chat holds, not only what its owner
+                    # sees now.
+                    stored = store.load_messages(owner.id, choice.session_id, every_version=True)
+                    for message in stored:
                         st.markdown(
                             f"**{message.role}** · {message.created_at:%Y-%m-%d %H:%M:%S} UTC"
                             + (" · interrupted" if message.status == "interrupted" else "")
+                            + ("" if message.on_path else " · other version, not shown now")
                         )
                         st.text(message.content)
 

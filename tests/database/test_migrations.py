@@ -33,7 +33,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0008"
+HEAD = "0009"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -79,7 +79,7 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
-    migrate(engine, "-4")  # 0005 to 0008 are tested on their own below
+    migrate(engine, "-5")  # 0005 to 0009 are tested on their own below
     assert version(engine) == "0004"
     assert login_failure_columns(engine) >= {"username", "client", "at"}
     assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
@@ -196,6 +196,16 @@ SESSIONS_AT_0004 = sa_table(
 )
 
 
+# chat_messages as 0004 to 0008 made it: without 0009's branch columns.
+MESSAGES_AT_0004 = sa_table(
+    "chat_messages",
+    *(
+        column(name)
+        for name in ("user_id", "session_id", "turn", "role", "content", "status", "created_at")
+    ),
+)
+
+
 def store_at_0004(engine: Engine, user_id: str, session_id: str, *contents: str) -> None:
     """A session with these messages, written as a 0004 app wrote them (no index)."""
     now = utcnow()
@@ -213,7 +223,7 @@ def store_at_0004(engine: Engine, user_id: str, session_id: str, *contents: str)
             )
         )
         conn.execute(
-            ChatMessage.__table__.insert(),
+            MESSAGES_AT_0004.insert(),
             [
                 {
                     "user_id": user_id,
@@ -264,7 +274,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store.finish_turn(turn, "The Java Virtual Machine.")
     assert found(store, "ada", "virtual") == ["s3"]
 
-    migrate(engine, "-4")
+    migrate(engine, "-5")
     assert version(engine) == "0004"
     assert search_objects(engine) == set()
     with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
@@ -360,7 +370,7 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     assert_index_matches_messages(engine)
     assert found(store, "ada", "plum") == ["s1"]
 
-    migrate(engine, "-2")  # 0008, then 0007
+    migrate(engine, "-3")  # 0009, 0008, then 0007
     assert version(engine) == "0006"
     assert ("message_search_terms" in search_objects(engine)) == sqlite
     assert not {
@@ -413,13 +423,107 @@ def test_0008_lists_every_chat_with_its_first_words_title_and_downgrades_to_0007
     store.archive_session("ada", "s2")
     assert found(store, "ada", "fig") == ["s2"]
 
-    migrate(engine, "-1")
+    migrate(engine, "-2")  # 0009, then 0008
     assert version(engine) == "0007"
     assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
     columns = {c["name"] for c in inspect(engine).get_columns("chat_sessions")}
     assert not {"shelf", "title_source"} & columns
     migrate(engine)  # both chats are back in the list, as before they were moved
     assert {s.session_id for s in ChatStore(engine).list_sessions("ada")} == {"s1", "s2"}
+    dispose_engine(database_url)
+
+
+# 0009: edited questions and retried answers, on branches -------------------------------------
+
+
+def message_index_columns(engine: Engine) -> list[str]:
+    [index] = [
+        i
+        for i in inspect(engine).get_indexes("chat_messages")
+        if i["name"] == "ix_chat_messages_session_order"
+    ]
+    return list(index["column_names"])
+
+
+def test_0009_makes_every_chat_one_branch_and_downgrades_to_its_active_path(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine, "0008")
+    now = utcnow()
+    with write_transaction(engine) as conn:
+        conn.execute(
+            SESSIONS_AT_0004.insert(),
+            [
+                {
+                    "user_id": user,
+                    "session_id": "s1",
+                    "title": "t",
+                    "ability": "general knowledge",
+                    "created_at": now,
+                    "updated_at": now,
+                    "message_count": 5,
+                    "last_turn": 2,
+                }
+                for user in ("ada", "bob")
+            ],
+        )
+        # Two tabs at once wrote question 2 before answer 1; (turn, id) still orders them.
+        for user in ("ada", "bob"):
+            conn.execute(
+                MESSAGES_AT_0004.insert(),
+                [
+                    {
+                        "user_id": user,
+                        "session_id": "s1",
+                        "turn": turn,
+                        "role": role,
+                        "content": f"{user} {content}",
+                        "status": "complete",
+                        "created_at": now,
+                    }
+                    for turn, role, content in (
+                        (0, "system", "be brief"),
+                        (1, "human", "q1"),
+                        (2, "human", "q2"),
+                        (1, "ai", "a1"),
+                        (2, "ai", "a2"),
+                    )
+                ],
+            )
+    assert message_index_columns(engine) == ["user_id", "session_id", "turn", "id"]
+
+    migrate(engine)
+    assert version(engine) == HEAD
+    assert message_index_columns(engine) == ["user_id", "session_id", "on_path", "turn", "id"]
+    store = ChatStore(engine)
+    for user in ("ada", "bob"):
+        every = store.load_messages(user, "s1", every_version=True)
+        assert [m.content for m in every] == [
+            f"{user} {c}" for c in ("be brief", "q1", "a1", "q2", "a2")
+        ]
+        # Each message follows the one before it in its own chat, never another user's.
+        assert [m.parent_id for m in every] == [None, *(m.id for m in every[:-1])]
+        assert all(m.on_path for m in every)
+    assert store.load_page("ada", "s1").versions == {}
+    question = store.load_messages("ada", "s1")[3]
+    store.finish_turn(store.edit_question("ada", "s1", question.id, "ada Q2"), "ada A2")
+    assert [m.content for m in store.load_messages("ada", "s1")][-2:] == ["ada Q2", "ada A2"]
+    assert store.get_session("ada", "s1").message_count == 7
+
+    migrate(engine, "-1")
+    assert version(engine) == "0008"
+    assert message_index_columns(engine) == ["user_id", "session_id", "turn", "id"]
+    assert "on_path" not in {c["name"] for c in inspect(engine).get_columns("chat_messages")}
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text("SELECT content FROM chat_messages WHERE user_id = 'ada' ORDER BY turn, id")
+        ).scalars()
+        assert list(kept) == ["ada be brief", "ada q1", "ada a1", "ada Q2", "ada A2"]
+        counts = conn.execute(text("SELECT user_id, message_count FROM chat_sessions"))
+        assert dict(counts.all()) == {"ada": 5, "bob": 5}
+    migrate(engine)
+    assert found(ChatStore(engine), "ada", "A2") == ["s1"]
     dispose_engine(database_url)
 
 

@@ -293,7 +293,7 @@ def test_a_stream_closed_before_it_started_stores_no_answer_and_calls_no_model(
     assert row_counts(engine) == (1, 1)
 
 
-def test_retry_answers_the_interrupted_question_again_without_duplicating_it(
+def test_retry_answers_the_interrupted_question_again_and_keeps_the_cut_answer(
     store: ChatStore,
 ) -> None:
     fake = model("one two three", "one two three four")
@@ -307,7 +307,10 @@ def test_retry_answers_the_interrupted_question_again_without_duplicating_it(
         ("human", "Count", "complete"),
         ("ai", "one two three four", "complete"),
     ]
-    assert store.get_session("user1", "s1").message_count == 2
+    # The interrupted answer stays, as the other version.
+    every = store.load_messages("user1", "s1", every_version=True)
+    assert [(m.content, m.status) for m in every if not m.on_path] == [("one", "interrupted")]
+    assert store.get_session("user1", "s1").message_count == 3
 
 
 def test_retry_shows_the_model_the_question_once_and_not_the_answer_it_replaces(
@@ -350,7 +353,7 @@ def test_a_model_failing_before_any_token_keeps_the_question_and_retry_answers_i
     assert store.get_session("user1", "s1").message_count == 2
 
 
-def test_retry_of_a_complete_answer_replaces_it(store: ChatStore) -> None:
+def test_retry_of_a_complete_answer_shows_the_new_one(store: ChatStore) -> None:
     chain = build_chain(model("first try", "second try"), store)
     consume(stream(chain, store, "s1", "Explain"))
     consume(stream(chain, store, "s1", retry=True))

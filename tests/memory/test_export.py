@@ -17,6 +17,7 @@ from database.engine import dispose_engine
 from memory import ChatStore, InvalidContent
 from memory.export import (
     EXPORT_FORMAT,
+    active_path,
     export_user_json,
     export_user_markdown,
     import_user_json,
@@ -48,16 +49,41 @@ def _fill_two_users(store: ChatStore) -> None:
     store.archive_session("alice", "s3")
     _chat(store, "bob", "s1", ("Bob's secret question", "Bob's secret answer"))
     _chat(store, "bob", "s2", ("Another of Bob's", "Answer for Bob"))
+    _branch_and_retry(store, "alice", "s1")
+
+
+def _branch_and_retry(store: ChatStore, user_id: str, session_id: str) -> None:
+    """Give the chat an edited first question (a branch) and a retried answer on it, then go
+    back to the old branch's question: three versions to carry, one of them off screen."""
+    first = store.load_messages(user_id, session_id)[0]
+    store.finish_turn(store.edit_question(user_id, session_id, first.id, "What is a JVM?"), "VM.")
+    store.finish_turn(store.reopen_last_turn(user_id, session_id), "The Java VM.")
+    store.show_version(user_id, session_id, first.id)
 
 
 def _snapshot(store: ChatStore, user_id: str) -> dict[str, tuple]:
-    """Everything the store shows of a user's chats, keyed by session id (ids of messages are
-    storage detail and left out)."""
+    """Everything the store holds of a user's chats, keyed by session id: every version of
+    every message, which it follows and whether it is shown, and the versions the page counts
+    (ids of messages are storage detail: a parent is named by its place in the chat)."""
     result = {}
     for summary in store.list_sessions(user_id, limit=1000, shelf=None):
+        every = store.load_messages(user_id, summary.session_id, every_version=True)
+        place = {m.id: number for number, m in enumerate(every)}
+        page = store.load_page(user_id, summary.session_id)
         messages = tuple(
-            (m.turn, m.role, m.content, m.status, m.created_at)
-            for m in store.load_messages(user_id, summary.session_id)
+            (
+                m.turn,
+                m.role,
+                m.content,
+                m.status,
+                m.created_at,
+                None if m.parent_id is None else place[m.parent_id],
+                m.on_path,
+                (page.versions[m.id].number, page.versions[m.id].count)
+                if m.id in page.versions
+                else None,
+            )
+            for m in every
         )
         result[summary.session_id] = (
             summary.title,
@@ -103,7 +129,7 @@ def test_export_holds_exactly_the_users_sessions_and_messages(store: ChatStore) 
         assert session["ability"] == summary.ability
         assert datetime.fromisoformat(session["created_at"]) == summary.created_at
         assert datetime.fromisoformat(session["updated_at"]) == summary.updated_at
-        stored = store.load_messages("alice", summary.session_id)
+        stored = store.load_messages("alice", summary.session_id, every_version=True)
         assert [
             (
                 m["turn"],
@@ -115,6 +141,65 @@ def test_export_holds_exactly_the_users_sessions_and_messages(store: ChatStore) 
             for m in session["messages"]
         ] == [(m.turn, m.role, m.content, m.status, m.created_at) for m in stored]
     assert "Bob" not in json.dumps(data)
+
+
+def test_export_carries_every_version_and_which_one_is_shown(store: ChatStore) -> None:
+    _fill_two_users(store)
+
+    [s1] = [
+        s for s in export_user_json(store, user_id="alice")["sessions"] if s["session_id"] == "s1"
+    ]
+
+    assert [(m["number"], m["parent"], m["selected"], m["content"]) for m in s1["messages"]] == [
+        (1, None, True, "What is jvm?"),
+        (2, 1, True, "A virtual machine."),
+        (3, None, False, "What is a JVM?"),
+        (4, 3, False, "VM."),
+        (5, 3, True, "The Java VM."),
+        (6, 2, True, "And jdk?"),
+        (7, 6, True, "A kit."),
+    ]
+    assert active_path(s1["messages"]) == [0, 1, 5, 6]
+
+
+def test_an_imported_chat_goes_on_along_its_active_path_and_keeps_its_versions(
+    store: ChatStore,
+) -> None:
+    _fill_two_users(store)
+    import_user_json(store, user_id="carol", data=export_user_json(store, user_id="alice"))
+
+    turn = store.begin_turn("carol", "s1", "And jre?")
+    assert turn.number == 3
+    store.finish_turn(turn, "A runtime.")
+    assert [m.content for m in store.load_messages("carol", "s1")][-4:] == [
+        "And jdk?",
+        "A kit.",
+        "And jre?",
+        "A runtime.",
+    ]
+    [edited] = [
+        m for m in store.load_messages("carol", "s1", every_version=True) if m.content == "VM."
+    ]
+    store.show_version("carol", "s1", edited.id)
+    assert [m.content for m in store.load_messages("carol", "s1")] == ["What is a JVM?", "VM."]
+
+
+def test_a_file_whose_versions_break_the_tree_is_refused(store: ChatStore) -> None:
+    _fill_two_users(store)
+    data = json.loads(json.dumps(export_user_json(store, user_id="alice")))
+    spoilt = {
+        "two shown": lambda m: m[2].update(selected=True),
+        "none shown": lambda m: m[0].update(selected=False),
+        "parent later": lambda m: m[1].update(parent=5),
+        "bad number": lambda m: m[3].update(number=9),
+        "half numbered": lambda m: m[3].update(number=None),
+    }
+    for name, spoil in spoilt.items():
+        broken = copy.deepcopy(data)
+        spoil(next(s for s in broken["sessions"] if s["session_id"] == "s1")["messages"])
+        with pytest.raises(InvalidContent, match=r"sessions\[\d\]"):
+            import_user_json(store, user_id="carol", data=broken)
+        assert store.list_sessions("carol", shelf=None) == [], name
 
 
 def test_export_is_plain_json_with_utc_iso_times(store: ChatStore) -> None:
@@ -313,6 +398,18 @@ def test_refusal_names_the_place_of_the_fault(store: ChatStore) -> None:
 
     with pytest.raises(InvalidContent, match=r"sessions\[0\]\.messages\[1\]\.role"):
         import_user_json(store, user_id="carol", data=data)
+
+
+def test_markdown_shows_the_active_path_and_counts_the_other_versions(store: ChatStore) -> None:
+    _fill_two_users(store)
+
+    text = export_user_markdown(store, user_id="alice")
+
+    assert "What is jvm?" in text and "And jdk?" in text
+    assert "VM." not in text and "The Java VM." not in text
+    assert "This chat also holds 3 other versions of its messages" in text
+    assert "(one of 2 versions)" in text
+    assert "4 chats, 8 messages." in text
 
 
 def test_markdown_contains_every_message_with_role_and_time(store: ChatStore) -> None:

@@ -303,7 +303,9 @@ def test_the_same_question_after_an_answer_is_a_new_turn(store: ChatStore) -> No
     assert [m.turn for m in store.load_messages("user1", "s1")] == [1, 1, 2, 2]
 
 
-def test_finishing_a_turn_twice_replaces_the_answer(store: ChatStore) -> None:
+def test_finishing_a_turn_twice_keeps_both_answers_and_shows_the_second(
+    store: ChatStore,
+) -> None:
     turn = store.begin_turn("user1", "s1", "question")
     store.finish_turn(turn, "partial", status="interrupted")
     store.finish_turn(turn, "complete answer")
@@ -312,7 +314,13 @@ def test_finishing_a_turn_twice_replaces_the_answer(store: ChatStore) -> None:
         ("human", "question", "complete"),
         ("ai", "complete answer", "complete"),
     ]
-    assert store.get_session("user1", "s1").message_count == 2
+    every = store.load_messages("user1", "s1", every_version=True)
+    assert [(m.content, m.on_path) for m in every] == [
+        ("question", True),
+        ("partial", False),
+        ("complete answer", True),
+    ]
+    assert store.get_session("user1", "s1").message_count == 3
 
 
 def test_an_unknown_answer_status_is_refused(store: ChatStore) -> None:
@@ -333,7 +341,7 @@ def test_an_answer_to_a_deleted_session_is_refused_and_does_not_revive_it(
     assert row_counts(engine) == (0, 0)
 
 
-def test_reopening_the_last_turn_removes_its_answer_and_keeps_the_question(
+def test_reopening_the_last_turn_keeps_its_answer_until_a_new_one_arrives(
     store: ChatStore,
 ) -> None:
     ask(store, "user1", "s1", "first", "first answer")
@@ -341,12 +349,17 @@ def test_reopening_the_last_turn_removes_its_answer_and_keeps_the_question(
     turn = store.reopen_last_turn("user1", "s1")
     assert turn is not None
     assert (turn.number, turn.question) == (2, "second")
+    # A retry that fails leaves the chat as it was.
+    assert conversation(store, "user1", "s1")[-1] == ("ai", "second answer")
+    assert store.get_session("user1", "s1").message_count == 4
+    store.finish_turn(turn, "better second answer")
     assert conversation(store, "user1", "s1") == [
         ("human", "first"),
         ("ai", "first answer"),
         ("human", "second"),
+        ("ai", "better second answer"),
     ]
-    assert store.get_session("user1", "s1").message_count == 3
+    assert store.get_session("user1", "s1").message_count == 5
     assert store.reopen_last_turn("user1", "empty") is None
 
 
