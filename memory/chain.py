@@ -4,10 +4,11 @@ RunnableWithMessageHistory keyed on two ConfigurableFieldSpecs, user_id and sess
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
@@ -94,14 +95,17 @@ def session_window(
     session_id: str,
     *,
     ability: str,
-    message_count: int,
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
 ) -> PromptWindow:
-    """What the next turn of this session would send the model, and how many of its
-    `message_count` stored messages it would leave out, read from the end of the chat only."""
+    """What the next turn of this session would send the model, and how many messages of
+    its active path it would leave out, read from the end of the chat only."""
     recent = recent_messages(store, user_id, session_id, window_tokens=context_tokens)
     window = fit_history(recent, ability=ability, question="", context_tokens=context_tokens)
-    return PromptWindow(window.messages, max(0, message_count - len(window.messages)))
+    if len(window.messages) == len(recent):
+        # What was read more than fills the window unless it is the whole path: all of it fit.
+        return PromptWindow(window.messages, 0)
+    omitted = store.count_path(user_id, session_id) - len(window.messages)
+    return PromptWindow(window.messages, max(0, omitted))
 
 
 def _history_before(history: list[BaseMessage], turn: Turn) -> list[BaseMessage]:
@@ -149,13 +153,17 @@ def build_chain(
     # A plain lambda, not RunnablePassthrough.assign: assign runs its branch on a thread pool
     # started per call, which cost about a millisecond of every turn.
     inner = RunnableLambda(with_fitted_history)
+
+    def history_of(user_id: str, session_id: str) -> SessionHistory:
+        # Reads back only what the model's window could hold: a turn in a chat of any length
+        # costs what a window costs.
+        return SessionHistory(store, user_id, session_id, window_tokens=context_tokens)
+
     # Deprecated for langchain-core 2.0, which requirements.txt excludes; the warning would
     # only repeat at every app start what memory/history.py documents.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _with_history(
-            _ListenedAtTheRoot(bound=inner | build_prompt() | llm), store, context_tokens
-        )
+        return _with_history(_ListenedAtTheRoot(bound=inner | build_prompt() | llm), history_of)
 
 
 class _RootRunTracer(RootListenersTracer):
@@ -212,13 +220,10 @@ class _HistoryByUserAndSession(RunnableWithMessageHistory):
 
 
 def _with_history(
-    runnable: Any, store: ChatStore, context_tokens: int
+    runnable: Any, history_of: Callable[[str, str], BaseChatMessageHistory]
 ) -> RunnableWithMessageHistory:
-    def history_of(user_id: str, session_id: str) -> SessionHistory:
-        # Reads back only what the model's window could hold: a turn in a chat of any length
-        # costs what a window costs.
-        return SessionHistory(store, user_id, session_id, window_tokens=context_tokens)
-
+    """`runnable` behind the one RunnableWithMessageHistory of this app: every chain, stored
+    or temporary, picks its history by the same two ConfigurableFieldSpecs."""
     return _HistoryByUserAndSession(
         runnable,
         history_of,

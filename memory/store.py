@@ -486,6 +486,16 @@ class ChatStore:
             rows = conn.execute(_LOAD_CONVERSATION, {"user_id": user_id, "session_id": session_id})
             return [tuple(row) for row in rows]
 
+    def count_path(self, user_id: str, session_id: str) -> int:
+        """How many messages the chat's active path holds (other versions not counted)."""
+        check_id(user_id, "user_id")
+        check_id(session_id, "session_id")
+        with self.engine.connect() as conn:
+            count = conn.scalar(
+                select(func.count()).select_from(_messages).where(_path(user_id, session_id))
+            )
+        return int(count or 0)
+
     def first_exchange(self, user_id: str, session_id: str) -> tuple[str, str] | None:
         """(question, answer) of the session's first turn, or None before it has a complete
         answer: what a title is written from."""

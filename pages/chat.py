@@ -15,6 +15,7 @@ from memory import (
     stream_reply,
 )
 from memory.chain import AnswerCutOff
+from memory.errors import MessageNotFound
 from ui.answering import (
     QUESTION_KEY,
     answering,
@@ -24,15 +25,17 @@ from ui.answering import (
 )
 from ui.auth import current_account
 from ui.chat_groups import zone_named
-from ui.conversation import omitted_from_prompt, show_conversation
+from ui.conversation import omitted_from_prompt, show_conversation, take_edit_request
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, move_chat, render_session_sidebar, start_new_chat
+from ui.temporary_chat import in_temporary_chat, show_temporary_chat
 from ui.text import DATABASE_DOWN, plain
 from ui.titles import answer_streaming, ask_for_title, watch_for_title
 
 account = current_account()
 store = chat_store()
-session_id = current_session_id()
+temporary = in_temporary_chat()
+session_id = None if temporary else current_session_id()
 render_session_sidebar(store, account, session_id, zone=zone_named(st.context.timezone))
 
 try:
@@ -42,6 +45,10 @@ except ModelError as error:
     choice, model_problem = None, error.user_message
 with st.sidebar:
     st.caption(f"Model: {choice.label}" if choice else "Model: unavailable")
+if temporary:
+    show_temporary_chat(account, model_problem=model_problem)
+    st.stop()
+assert session_id is not None
 
 try:
     summary = store.get_session(account.id, session_id)
@@ -109,11 +116,24 @@ st.caption(
 # The newest page of the history, exactly as stored, once an answer this session just stopped
 # is in; older pages on demand.
 still_answering = not wait_for_stopped_answer()
+# An edited question is stored first, as a new branch: the chat below is then drawn along it
+# and ends with the new question, whose answer streams under it.
+edited_turn, edit_failure = None, None
+edit = take_edit_request(session_id) if summary is not None else None
+if edit is not None:
+    try:
+        edited_turn = store.edit_question(account.id, session_id, *edit)
+    except (InvalidContent, MessageNotFound, SessionNotFound) as error:
+        edit_failure = str(error)
+    except StoreUnavailable:
+        edit_failure = DATABASE_DOWN
+if edit_failure:
+    st.error(f"The edited message was not sent: {edit_failure}")
 if summary is not None:
     show_conversation(store, account.id, session_id)
 newest = store.load_page(account.id, session_id, limit=1).messages if summary else []
 last = newest[-1] if newest else None
-if last is not None and last.role == "human":
+if last is not None and last.role == "human" and edited_turn is None:
     if still_answering:
         st.info("The stopped answer is still being saved. It will appear when you next click.")
     else:
@@ -162,9 +182,9 @@ if question is not None and len(question) > MAX_CONTENT_CHARS:
     st.code(question, language=None)
     question = None
 
-if question is not None or retry:
+if question is not None or retry or edited_turn is not None:
     failure = None
-    turn = None
+    turn = edited_turn
     if question is not None:
         with st.chat_message("user"):
             show_markdown(question)
@@ -173,7 +193,7 @@ if question is not None or retry:
         # from here on cannot lose it. This Turn is what the answer is stored under.
         if question is not None:
             turn = store.begin_turn(account.id, session_id, question, ability=ability)
-        else:
+        elif retry:
             turn = store.reopen_last_turn(account.id, session_id)
     except (InvalidContent, InvalidId) as error:
         failure = str(error)

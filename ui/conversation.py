@@ -2,19 +2,50 @@
 
 Where the view starts is kept per chat in the browser session: None shows the newest page only;
 "Earlier messages" moves the start one page back. Every read is a keyset read by (turn, id), so
-drawing a chat costs what the shown messages cost, whatever its length."""
+drawing a chat costs what the shown messages cost, whatever its length.
+
+Each question can be edited (a new branch, answered by the chat page) and each message with
+other versions shows "< 2 / 3 >" to go through them; the chat draws its active path."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from memory import ChatStore
+from memory import ChatStore, SessionNotFound, StoreUnavailable
+from memory.branches import Versions
 from memory.chain import session_window
+from memory.errors import MessageNotFound
 from memory.store import INTERRUPTED, MessageCursor, MessagePage, StoredMessage, position_of
+from memory.validation import MAX_CONTENT_CHARS
 from ui.answering import show_markdown
+from ui.text import DATABASE_DOWN
 
 VIEW_START_KEY = "conversation_start"
 OMITTED_KEY = "omitted_from_prompt"
+# The question being edited in this browser session (its message id), and an edit sent and
+# waiting for the chat page to store and answer it: (session_id, message_id, new question).
+EDITING_KEY = "editing_question"
+EDIT_REQUEST_KEY = "edit_request"
+# The arrows of "< 2 / 3 >": single angle quotation marks, lighter than < and >.
+OLDER, NEWER = "\u2039", "\u203a"
+# A message's controls sit under its text, small and grey, in line with it (past the avatar);
+# an inline style, which the page's policy allows and which loads nothing.
+_ACTIONS_STYLE = """<style>
+[class*="st-key-message-actions-"] { padding-left: 3.25rem; margin-top: -0.9rem; }
+[class*="st-key-message-actions-"] button { min-height: 1.75rem; padding: 0 0.25rem; }
+[class*="st-key-message-actions-"] p { font-size: 0.85rem; color: rgba(49, 51, 63, 0.7); }
+[class*="st-key-older-"] button p, [class*="st-key-newer-"] button p { font-size: 1.3rem; }
+[class*="st-key-versions-"] p { margin: 0; line-height: 1.75rem; }
+[class*="st-key-versions-"] [data-testid="stMarkdownContainer"] { margin-bottom: 0; }
+</style>"""
+
+
+def take_edit_request(session_id: str) -> tuple[int, str] | None:
+    """The edited question sent for this chat, if any: (message id, new text), once."""
+    request = st.session_state.pop(EDIT_REQUEST_KEY, None)
+    if request is None or request[0] != session_id:
+        return None
+    return request[1], request[2]
 
 
 def _starts() -> dict[str, MessageCursor]:
@@ -36,11 +67,99 @@ def _show_earlier(store: ChatStore, user_id: str, session_id: str, oldest: Store
         _starts()[session_id] = position_of(page.messages[0])
 
 
-def show_message(message: StoredMessage) -> None:
+def show_message(
+    message: StoredMessage,
+    versions: Versions | None = None,
+    *,
+    store: ChatStore | None = None,
+    user_id: str = "",
+    session_id: str = "",
+) -> None:
+    """One message; given the store, with its controls under it: Edit for a question,
+    "< 2 / 3 >" for a message with other versions."""
+    editing = store is not None and st.session_state.get(EDITING_KEY) == message.id
     with st.chat_message("user" if message.role == "human" else "assistant"):
+        if editing:
+            _edit_form(message, session_id)
+            return
         show_markdown(message.content)
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
+    if store is None or (message.role != "human" and versions is None):
+        return
+    # Under the message, not in it: its text stays the message's own.
+    row = st.container(
+        horizontal=True,
+        gap="small",
+        vertical_alignment="center",
+        key=f"message-actions-{message.id}",
+    )
+    if versions is not None:
+        _version_switch(row, store, user_id, session_id, message, versions)
+    if message.role == "human":
+        row.button(
+            "Edit",
+            icon=":material/edit:",
+            key=f"edit-{message.id}",
+            type="tertiary",
+            on_click=_start_editing,
+            args=(message.id,),
+        )
+
+
+def _start_editing(message_id: int) -> None:
+    st.session_state[EDITING_KEY] = message_id
+
+
+def _version_switch(
+    row,
+    store: ChatStore,
+    user_id: str,
+    session_id: str,
+    message: StoredMessage,
+    versions: Versions,
+) -> None:
+    for label, target, key in (
+        (OLDER, versions.previous_id, f"older-{message.id}"),
+        (f"{versions.number} / {versions.count}", None, f"versions-{message.id}"),
+        (NEWER, versions.next_id, f"newer-{message.id}"),
+    ):
+        if key.startswith("versions-"):
+            row.container(key=key, width="content").markdown(label)
+            continue
+        if row.button(label, key=key, type="tertiary", disabled=target is None):
+            try:
+                store.show_version(user_id, session_id, target)
+            except (MessageNotFound, SessionNotFound):
+                st.toast("That version is no longer in this chat.")
+            except StoreUnavailable:
+                st.toast(DATABASE_DOWN)
+            st.rerun()
+
+
+def _edit_form(message: StoredMessage, session_id: str) -> None:
+    with st.form(f"edit-form-{message.id}", border=False):
+        text = st.text_area(
+            "Edit your message",
+            value=message.content,
+            max_chars=MAX_CONTENT_CHARS,
+            label_visibility="collapsed",
+        )
+        buttons = st.container(horizontal=True, gap="small")
+        with buttons:
+            send = st.form_submit_button("Send", type="primary")
+            cancel = st.form_submit_button("Cancel")
+    if cancel:
+        st.session_state.pop(EDITING_KEY, None)
+        st.rerun()
+    if send:
+        if not text.strip():
+            st.error("An empty message cannot be sent. Cancel keeps the question as it was.")
+            return
+        st.session_state.pop(EDITING_KEY, None)
+        # The chat page stores it as a new version and answers it, on a full run.
+        st.session_state[EDIT_REQUEST_KEY] = (session_id, message.id, text)
+        st.rerun()
 
 
 @st.fragment
@@ -48,6 +167,7 @@ def show_conversation(store: ChatStore, user_id: str, session_id: str) -> None:
     """Draw the shown messages, with the control that loads the page before them. A fragment:
     loading an earlier page redraws the conversation alone, not the sidebar and the page."""
     view = load_view(store, user_id, session_id)
+    st.html(_ACTIONS_STYLE)
     if view.has_earlier and view.messages:
         st.button(
             "Earlier messages",
@@ -58,7 +178,13 @@ def show_conversation(store: ChatStore, user_id: str, session_id: str) -> None:
             help="Show the messages before these",
         )
     for message in view.messages:
-        show_message(message)
+        show_message(
+            message,
+            view.versions.get(message.id),
+            store=store,
+            user_id=user_id,
+            session_id=session_id,
+        )
 
 
 def omitted_from_prompt(
@@ -78,12 +204,7 @@ def omitted_from_prompt(
     known = st.session_state.get(OMITTED_KEY)
     if known is None or known[0] != key:
         window = session_window(
-            store,
-            user_id,
-            session_id,
-            ability=ability,
-            message_count=message_count,
-            context_tokens=context_tokens,
+            store, user_id, session_id, ability=ability, context_tokens=context_tokens
         )
         known = (key, window.omitted)
         st.session_state[OMITTED_KEY] = known

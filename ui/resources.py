@@ -13,6 +13,7 @@ from langchain_openai import ChatOpenAI
 import settings
 from llm import ModelChoice, start_default_model
 from memory import ChatStore, build_chain, open_store
+from memory.temporary import TemporaryChats, build_temporary_chain
 from memory.titles import TitleWriter
 
 log = logging.getLogger("app")
@@ -46,3 +47,15 @@ def title_writer() -> TitleWriter | None:
         return None
     _, model = chat_model()
     return TitleWriter(model, chat_store())
+
+
+@st.cache_resource
+def temporary_chats() -> TemporaryChats:
+    """Every temporary chat of this process, in its memory only (memory/temporary.py)."""
+    return TemporaryChats()
+
+
+@st.cache_resource
+def temporary_chain() -> RunnableWithMessageHistory:
+    choice, model = chat_model()
+    return build_temporary_chain(model, temporary_chats(), context_tokens=choice.context_tokens)

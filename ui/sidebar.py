@@ -24,6 +24,7 @@ from memory.search import Snippet
 from memory.store import ARCHIVED, PINNED, new_session_id
 from memory.validation import check_id
 from ui.chat_groups import group_by_day
+from ui.temporary_chat import end_temporary_chat, start_temporary_chat
 from ui.text import DATABASE_DOWN, plain
 
 PAGE_SIZE = 30
@@ -42,6 +43,8 @@ def drafts() -> dict[str, str]:
 
 
 def open_session(session_id: str) -> None:
+    # Leaving a temporary chat forgets it: it was never saved.
+    end_temporary_chat()
     st.query_params["session"] = session_id
 
 
@@ -125,6 +128,14 @@ def render_session_sidebar(
     with st.sidebar:
         st.html(_LIST_STYLE)
         st.button("New chat", icon=":material/add:", on_click=start_new_chat, width="stretch")
+        st.button(
+            "Temporary chat",
+            icon=":material/visibility_off:",
+            key="temporary-chat",
+            type="tertiary",
+            on_click=start_temporary_chat,
+            width="stretch",
+        )
         query = st.text_input(
             "Search chats", key="session_search", placeholder="Title or words in a message"
         )

@@ -10,6 +10,7 @@ from langchain_core.messages import BaseMessage
 from sqlalchemy import Engine, func, select
 
 from memory import ChatStore, SessionNotFound, build_chain, stream_reply
+from memory.chain import session_window
 from memory.errors import ChatFull, InvalidContent, MessageNotFound
 from memory.models import ChatMessage
 from memory.store import INTERRUPTED
@@ -249,3 +250,20 @@ def test_an_answer_for_a_branch_no_longer_shown_joins_that_branch_unseen(
     assert path(store) == ["ONE", "I"]
     store.show_version("alice", "chat", first)
     assert path(store) == ["one", "1", "two", "2"]
+
+
+def test_messages_left_out_of_the_prompt_are_counted_on_the_path_only(store: ChatStore) -> None:
+    first = answered(store, "alice", "chat", "one", "1")
+    for number in range(40):
+        answered(store, "alice", "chat", f"old question {number} " + "word " * 40, "answer")
+    store.finish_turn(store.edit_question("alice", "chat", first, "ONE"), "I")
+    assert store.count_path("alice", "chat") == 2
+    short = session_window(store, "alice", "chat", ability="Java", context_tokens=2_000)
+    assert (len(short.messages), short.omitted) == (2, 0)
+
+    for number in range(40):
+        answered(store, "alice", "chat", f"new question {number} " + "word " * 40, "answer")
+    assert store.count_path("alice", "chat") == 82
+    long = session_window(store, "alice", "chat", ability="Java", context_tokens=2_000)
+    assert 0 < len(long.messages) < 82
+    assert long.omitted == 82 - len(long.messages)

@@ -103,17 +103,9 @@ def test_the_chain_sends_the_newest_turns_that_fit_in_a_long_chat(store: ChatSto
 
 def test_the_page_says_how_many_stored_messages_the_model_does_not_see(store: ChatStore) -> None:
     uneven_conversation(store, "long", turns=TAIL_PAGE_MESSAGES, seed=3)
-    summary = store.get_session("ann", "long")
     everything = [to_langchain(m) for m in store.load_messages("ann", "long")]
 
-    window = session_window(
-        store,
-        "ann",
-        "long",
-        ability="Java",
-        message_count=summary.message_count,
-        context_tokens=2_500,
-    )
+    window = session_window(store, "ann", "long", ability="Java", context_tokens=2_500)
 
     whole = fit_history(everything, ability="Java", question="", context_tokens=2_500)
     assert window.omitted == whole.omitted > 0

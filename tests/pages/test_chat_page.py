@@ -354,7 +354,7 @@ def test_another_users_session_id_in_the_url_shows_nothing_of_theirs(
     assert "4711" not in page_text(at)
 
 
-def test_retry_answers_the_last_question_again_without_duplicating_it(
+def test_retry_answers_the_last_question_again_and_keeps_the_old_answer_as_a_version(
     store: ChatStore, model: OpenAIStub, bob: Account
 ) -> None:
     at = signed_in("bob")
@@ -368,8 +368,15 @@ def test_retry_answers_the_last_question_again_without_duplicating_it(
         ("human", "What is jvm?"),
         ("ai", "Echo: What is jvm?"),
     ]
-    assert store.get_session(bob.id, session_id).message_count == 2
+    # The question once, two answers: the new one shown, the old one a version beside it.
+    assert store.get_session(bob.id, session_id).message_count == 3
+    assert [m.on_path for m in store.load_messages(bob.id, session_id, every_version=True)] == [
+        True,
+        False,
+        True,
+    ]
     assert transcript(at) == [("user", "What is jvm?"), ("assistant", "Echo: What is jvm?")]
+    assert "2 / 2" in [markdown.value for markdown in at.markdown]
     # The model was asked twice, each time with the question exactly once.
     assert len(model.prompts) == 2
     for prompt in model.prompts:
