@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, false, select, update
+from sqlalchemy import Connection, and_, false, select, true, update
 
 from memory.errors import MessageNotFound
 from memory.models import ChatMessage
@@ -159,6 +159,40 @@ def _flip(conn: Connection, column: str, now: dict[int, bool], wanted: set[int])
                 .where(_messages.c.id.in_(ids[start : start + _FLIP_BATCH]))
                 .values({column: value})
             )
+
+
+def leave_path_from(conn: Connection, user_id: str, session_id: str, turn: int) -> None:
+    """Take every message of the path from `turn` on off it (they stay, selected where they
+    were): one range of the order index. Everything on the path from a turn on descends from
+    that turn's question, so this hides exactly that question's part of the path."""
+    conn.execute(
+        update(_messages)
+        .where(
+            _pair(user_id, session_id),
+            _messages.c.on_path == true(),
+            _messages.c.turn >= turn,
+        )
+        .values(on_path=False)
+    )
+
+
+def followed_on_path(
+    conn: Connection, user_id: str, session_id: str, message: int, turn: int
+) -> bool:
+    """Whether a message of the path after `turn` follows `message` (of that turn)."""
+    return (
+        conn.scalar(
+            select(_messages.c.id)
+            .where(
+                _pair(user_id, session_id),
+                _messages.c.on_path == true(),
+                _messages.c.turn > turn,
+                _messages.c.parent_id == message,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def versions_of(

@@ -48,7 +48,13 @@ from sqlalchemy.exc import IntegrityError
 import settings
 from database import upsert_ignore, utcnow, write_transaction
 from database.outages import outages_raise
-from memory.branches import Versions, choose_version, versions_of
+from memory.branches import (
+    Versions,
+    choose_version,
+    followed_on_path,
+    leave_path_from,
+    versions_of,
+)
 from memory.errors import (
     ChatFull,
     InvalidContent,
@@ -197,6 +203,28 @@ _LOAD_CONVERSATION = (
     select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.status)
     .where(_BY_PAIR, _ON_PATH)
     .order_by(*_ORDER)
+)
+# A turn's question: whether it is on the path, and its answer shown among its versions there
+# (if any), in one round trip of the answer's last statement.
+_question, _answer = _messages.alias("question"), _messages.alias("answer")
+_QUESTION_AND_SHOWN_ANSWER = select(
+    _question.c.on_path,
+    select(_answer.c.id)
+    .where(
+        _answer.c.user_id == _question.c.user_id,
+        _answer.c.session_id == _question.c.session_id,
+        _answer.c.on_path == _question.c.on_path,
+        _answer.c.turn == _question.c.turn,
+        _answer.c.parent_id == _question.c.id,
+        _answer.c.role == "ai",
+        _answer.c.selected == true(),
+    )
+    .limit(1)
+    .scalar_subquery(),
+).where(
+    _question.c.user_id == bindparam("user_id"),
+    _question.c.session_id == bindparam("session_id"),
+    _question.c.id == bindparam("question_id"),
 )
 _SESSIONS_BY_RECENCY = (_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
 _LIST_SESSIONS = (
@@ -528,9 +556,10 @@ class ChatStore:
         *,
         before: MessageCursor | None = None,
         limit: int = MESSAGE_PAGE_SIZE,
+        with_versions: bool = True,
     ) -> MessagePage:
         """The `limit` newest messages of the session (or the newest before `before`), oldest
-        first. Read by keyset on (turn, id) from the index's end: the cost is the page's,
+        first, with where each stands among its versions (unless `with_versions` is false). Read by keyset on (turn, id) from the index's end: the cost is the page's,
         whatever the length of the chat."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
@@ -541,7 +570,7 @@ class ChatStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             newest = [StoredMessage(*row) for row in rows[: max(1, limit)]][::-1]
-            versions = _versions_shown(conn, user_id, session_id, newest)
+            versions = _versions_shown(conn, user_id, session_id, newest) if with_versions else {}
         return MessagePage(newest, has_earlier=len(rows) > max(1, limit), versions=versions)
 
     def load_from(self, user_id: str, session_id: str, start: MessageCursor) -> MessagePage:
@@ -606,8 +635,10 @@ class ChatStore:
         with write_transaction(self.engine) as conn:
             self._ensure_session(conn, user_id, session_id, ability=ability)
             # Held to the end: the path's end read here is still its end when the question
-            # joins it, whatever another tab chooses meanwhile.
-            _lock_session(conn, user_id, session_id)
+            # joins it, whatever another tab chooses meanwhile. (SQLite's BEGIN IMMEDIATE
+            # already holds the whole database.)
+            if conn.dialect.name != "sqlite":
+                _lock_session(conn, user_id, session_id)
             last = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.role, _messages.c.content)
                 .where(_path(user_id, session_id))
@@ -724,6 +755,12 @@ class ChatStore:
             if old is None:
                 raise MessageNotFound("this chat shows no such question to edit")
             self._take_turn(conn, user_id, session_id, question, now, number=old.turn)
+            # The new version has nothing after it yet: the path is what it was before this
+            # turn, then the new question. The old one was its group's selected version.
+            leave_path_from(conn, user_id, session_id, old.turn)
+            conn.execute(
+                update(_messages).where(_messages.c.id == message_id).values(selected=False)
+            )
             new_id = self._insert_message(
                 conn,
                 user_id,
@@ -734,10 +771,7 @@ class ChatStore:
                 COMPLETE,
                 now,
                 parent_id=old.parent_id,
-                selected=False,
-                on_path=False,
             )
-            choose_version(conn, user_id, session_id, new_id)
         return Turn(user_id, session_id, old.turn, new_id, question)
 
     def show_version(self, user_id: str, session_id: str, message_id: int) -> None:
@@ -756,8 +790,10 @@ class ChatStore:
 
     def finish_turn(self, turn: Turn, answer: str, *, status: str = COMPLETE) -> None:
         """Store the answer to `turn` as the version shown of its answers. An answer the
-        question already had (Retry) stays, as an earlier version, unless the chat is full:
-        the new answer then takes the shown one's place. Raises SessionNotFound if the session
+        question already had (Retry) stays, as an earlier version: unless another tab went on
+        from it meanwhile (then the new answer is added beside it, not shown, so that tab's
+        messages stay on screen), or the chat is full (then the new answer takes the shown
+        one's place, or ChatFull if messages follow it). Raises SessionNotFound if the session
         or the question was deleted."""
         answer = check_content(answer)
         if status not in (COMPLETE, INTERRUPTED):
@@ -773,29 +809,27 @@ class ChatStore:
                     .values(message_count=_sessions.c.message_count + 1, updated_at=now)
                     .returning(_sessions.c.message_count)
                 ).scalar_one_or_none()
-                question_on_path = conn.scalar(
-                    select(_messages.c.on_path).where(
-                        _pair(_messages, user_id, session_id), _messages.c.id == turn.question_id
-                    )
-                )
-                if count is None or question_on_path is None:
+                question = conn.execute(
+                    _QUESTION_AND_SHOWN_ANSWER,
+                    {
+                        "user_id": user_id,
+                        "session_id": session_id,
+                        "question_id": turn.question_id,
+                    },
+                ).first()
+                if count is None or question is None:
                     raise SessionNotFound("the session was deleted before the answer arrived")
-                earlier = conn.scalar(
-                    select(_messages.c.id)
-                    .where(
-                        _pair(_messages, user_id, session_id),
-                        _messages.c.on_path == bool(question_on_path),
-                        _messages.c.turn == turn.number,
-                        _messages.c.parent_id == turn.question_id,
-                        _messages.c.role == "ai",
-                        _messages.c.selected == true(),
-                    )
-                    .limit(1)
+                shown, earlier = bool(question[0]), question[1]
+                # Only a shown answer can be followed on the path; one off it is not looked at.
+                followed = (
+                    earlier is not None
+                    and shown
+                    and followed_on_path(conn, user_id, session_id, earlier, turn.number)
                 )
                 if earlier is not None and count > self.max_messages_per_chat:
-                    # No room for one more version: the retried answer replaces the shown one,
-                    # which is the path's end (a message on the path with children shows one
-                    # of them), so nothing follows it.
+                    if followed or not shown:
+                        raise ChatFull(self.full_message())
+                    # No room for one more version: the new answer replaces the shown one.
                     conn.execute(delete(_messages).where(_messages.c.id == earlier))
                     conn.execute(
                         update(_sessions)
@@ -803,7 +837,15 @@ class ChatStore:
                         .values(message_count=_sessions.c.message_count - 1)
                     )
                     earlier = None
-                answer_id = self._insert_message(
+                if earlier is not None and not followed:
+                    # The old answer steps aside; nothing follows it, so the path is the same
+                    # up to it and then the new answer.
+                    conn.execute(
+                        update(_messages)
+                        .where(_messages.c.id == earlier)
+                        .values(selected=False, on_path=False)
+                    )
+                self._insert_message(
                     conn,
                     user_id,
                     session_id,
@@ -813,19 +855,9 @@ class ChatStore:
                     status,
                     now,
                     parent_id=turn.question_id,
-                    selected=earlier is None,
-                    on_path=earlier is None and bool(question_on_path),
+                    selected=not followed,
+                    on_path=shown and not followed,
                 )
-                if earlier is not None and question_on_path:
-                    choose_version(conn, user_id, session_id, answer_id)
-                elif earlier is not None:
-                    # The question is on a branch not shown now: the new answer becomes that
-                    # branch's, without taking the user's view there.
-                    conn.execute(
-                        update(_messages)
-                        .where(_messages.c.id.in_([earlier, answer_id]))
-                        .values(selected=_messages.c.id == answer_id)
-                    )
         except IntegrityError as error:
             raise SessionNotFound("the session was deleted before the answer arrived") from error
 

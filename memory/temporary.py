@@ -146,9 +146,14 @@ class TemporaryChats:
 
     # Writing --------------------------------------------------------------------------------
 
-    def add_question(self, user_id: str, session_id: str, question: str) -> HumanMessage:
+    def add_question(
+        self, user_id: str, session_id: str, question: str, *, opened: bool = False
+    ) -> HumanMessage:
         """Keep the user's question as a new turn, before any model is called, creating the
-        chat on first use. The message returned is what the answer joins (`add_answer`).
+        chat on first use, unless `opened`: then only a chat opened by a lease and not yet
+        forgotten takes it (SessionNotFound otherwise), so a lease closed a moment earlier
+        never leaves a chat behind with no lease to forget it. The message returned is what
+        the answer joins (`add_answer`).
 
         As `ChatStore.begin_turn`: the same question still unanswered at the end of the chat
         (sent again after a failure) is that turn again, not a second copy; and a question is
@@ -157,6 +162,8 @@ class TemporaryChats:
         question = check_content(question, allow_empty=False)
         with self._lock:
             self._forget_pending()
+            if opened and key not in self._chats:
+                raise SessionNotFound("this temporary chat was closed: its messages are gone")
             messages = self._chats.setdefault(key, InMemoryChatMessageHistory()).messages
             last = messages[-1] if messages else None
             if isinstance(last, HumanMessage) and last.content == question:
@@ -395,7 +402,7 @@ def stream_temporary_reply(
     that ends without the model's finish_reason is interrupted too, and raises AnswerCutOff."""
     if chat.closed:
         raise SessionNotFound("this temporary chat was closed: its messages are gone")
-    kept = chats.add_question(chat.user_id, chat.session_id, question)
+    kept = chats.add_question(chat.user_id, chat.session_id, question, opened=True)
     return _stream_answer(chain, chats, chat, kept, ability=ability)
 
 

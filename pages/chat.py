@@ -25,7 +25,12 @@ from ui.answering import (
 )
 from ui.auth import current_account
 from ui.chat_groups import zone_named
-from ui.conversation import omitted_from_prompt, show_conversation, take_edit_request
+from ui.conversation import (
+    omitted_from_prompt,
+    reset_view,
+    show_conversation,
+    take_edit_request,
+)
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, move_chat, render_session_sidebar, start_new_chat
 from ui.temporary_chat import in_temporary_chat, show_temporary_chat
@@ -118,20 +123,29 @@ st.caption(
 still_answering = not wait_for_stopped_answer()
 # An edited question is stored first, as a new branch: the chat below is then drawn along it
 # and ends with the new question, whose answer streams under it.
+full = summary is not None and summary.message_count + 2 > store.max_messages_per_chat
 edited_turn, edit_failure = None, None
 edit = take_edit_request(session_id) if summary is not None else None
-if edit is not None:
+if edit is not None and model_problem:
+    edit_failure = model_problem
+elif edit is not None:
     try:
         edited_turn = store.edit_question(account.id, session_id, *edit)
+        reset_view(session_id)
     except (InvalidContent, MessageNotFound, SessionNotFound) as error:
         edit_failure = str(error)
     except StoreUnavailable:
         edit_failure = DATABASE_DOWN
-if edit_failure:
-    st.error(f"The edited message was not sent: {edit_failure}")
+if edit is not None and edit_failure:
+    st.error(f"The edited message was not sent: {edit_failure} Here it is to send again:")
+    st.code(edit[1], language=None)
 if summary is not None:
-    show_conversation(store, account.id, session_id)
-newest = store.load_page(account.id, session_id, limit=1).messages if summary else []
+    show_conversation(store, account.id, session_id, editable=model_problem is None and not full)
+newest = (
+    store.load_page(account.id, session_id, limit=1, with_versions=False).messages
+    if summary
+    else []
+)
 last = newest[-1] if newest else None
 if last is not None and last.role == "human" and edited_turn is None:
     if still_answering:
@@ -155,7 +169,6 @@ if choice and summary is not None and last is not None:
             f"{omitted:,} earlier messages are not sent to the model: they do not fit in "
             "its context window. They stay saved here."
         )
-full = summary is not None and summary.message_count + 2 > store.max_messages_per_chat
 if full:
     st.info(store.full_message())
 retry = (

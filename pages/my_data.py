@@ -11,7 +11,7 @@ from memory import InvalidContent, StoreUnavailable
 from memory.erasure import delete_user_content
 from memory.export import import_limits, import_user_json, read_export_file
 from ui.auth import browser_token, client_address, current_account, end_session
-from ui.resources import chat_store
+from ui.resources import chat_store, temporary_chats
 from web.routes import MY_CHATS_JSON_PATH, MY_CHATS_MARKDOWN_PATH
 
 account = current_account()
@@ -112,6 +112,8 @@ with st.form("erase"):
                 # still there to try again, and no chat is left without an owner.
                 accounts.ensure_deletable(engine, user_id=account.id)
                 erased = delete_user_content(store, user_id=account.id)
+                # And the temporary chats of every tab of theirs, which nothing stored.
+                temporary_chats().forget_user(account.id)
                 accounts.delete_account(engine, user_id=account.id)
             except (accounts.AccountError, StoreUnavailable) as error:
                 st.error(str(error))

@@ -40,6 +40,7 @@ import accounts
 import settings
 from accounts import Account, AccountError
 from database import utcnow
+from ui.temporary_chat import end_temporary_chat
 from web.routes import HANDOVER_PATH, NOTICES, SIGNED_OUT_PATH
 from web.sign_in_cookies import auth_cookie_name, browser_cookie_name, sign_in_days
 
@@ -100,6 +101,8 @@ def _leave_page(url: str, words: str) -> NoReturn:
 
 
 def _forget_sign_in() -> None:
+    # A temporary chat is its user's alone: it goes with the sign-in, not to the next one.
+    end_temporary_chat()
     for key in (ACCOUNT_KEY, SIGN_IN_KEY, HANDOVER_KEY):
         st.session_state.pop(key, None)
     for key in ("name", "username", "authentication_status", "email", "roles"):

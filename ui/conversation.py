@@ -56,9 +56,19 @@ def load_view(store: ChatStore, user_id: str, session_id: str) -> MessagePage:
     """The messages this browser session shows of the chat: its newest page, or from where
     "Earlier messages" has taken it."""
     start = _starts().get(session_id)
-    if start is None:
-        return store.load_page(user_id, session_id)
-    return store.load_from(user_id, session_id, start)
+    if start is not None:
+        view = store.load_from(user_id, session_id, start)
+        if view.messages:
+            return view
+        # Another version is shown now (here or in another tab), whose path ends before
+        # where this view started: start again from its newest page.
+        reset_view(session_id)
+    return store.load_page(user_id, session_id)
+
+
+def reset_view(session_id: str) -> None:
+    """Show the chat from its newest page again (after the path it shows has changed)."""
+    _starts().pop(session_id, None)
 
 
 def _show_earlier(store: ChatStore, user_id: str, session_id: str, oldest: StoredMessage) -> None:
@@ -74,6 +84,7 @@ def show_message(
     store: ChatStore | None = None,
     user_id: str = "",
     session_id: str = "",
+    editable: bool = True,
 ) -> None:
     """One message; given the store, with its controls under it: Edit for a question,
     "< 2 / 3 >" for a message with other versions."""
@@ -85,7 +96,7 @@ def show_message(
         show_markdown(message.content)
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
-    if store is None or (message.role != "human" and versions is None):
+    if store is None or (versions is None and not (message.role == "human" and editable)):
         return
     # Under the message, not in it: its text stays the message's own.
     row = st.container(
@@ -96,7 +107,7 @@ def show_message(
     )
     if versions is not None:
         _version_switch(row, store, user_id, session_id, message, versions)
-    if message.role == "human":
+    if message.role == "human" and editable:
         row.button(
             "Edit",
             icon=":material/edit:",
@@ -130,6 +141,7 @@ def _version_switch(
         if row.button(label, key=key, type="tertiary", disabled=target is None):
             try:
                 store.show_version(user_id, session_id, target)
+                reset_view(session_id)
             except (MessageNotFound, SessionNotFound):
                 st.toast("That version is no longer in this chat.")
             except StoreUnavailable:
@@ -144,10 +156,11 @@ def _edit_form(message: StoredMessage, session_id: str) -> None:
             value=message.content,
             max_chars=MAX_CONTENT_CHARS,
             label_visibility="collapsed",
+            key=f"edit-text-{message.id}",
         )
         buttons = st.container(horizontal=True, gap="small")
         with buttons:
-            send = st.form_submit_button("Send", type="primary")
+            send = st.form_submit_button("Send", type="primary", key=f"edit-send-{message.id}")
             cancel = st.form_submit_button("Cancel")
     if cancel:
         st.session_state.pop(EDITING_KEY, None)
@@ -156,17 +169,38 @@ def _edit_form(message: StoredMessage, session_id: str) -> None:
         if not text.strip():
             st.error("An empty message cannot be sent. Cancel keeps the question as it was.")
             return
-        st.session_state.pop(EDITING_KEY, None)
-        # The chat page stores it as a new version and answers it, on a full run.
-        st.session_state[EDIT_REQUEST_KEY] = (session_id, message.id, text)
-        st.rerun()
+        _send_edit(session_id, message.id, text)
+
+
+def _send_edit(session_id: str, message_id: int, text: str) -> None:
+    st.session_state.pop(EDITING_KEY, None)
+    # The chat page stores it as a new version and answers it, on a full run.
+    st.session_state[EDIT_REQUEST_KEY] = (session_id, message_id, text)
+    st.rerun()
+
+
+def _edit_of_a_message_not_shown(session_id: str, shown: list[StoredMessage]) -> None:
+    """The question being edited is no longer on screen (another tab chose another version):
+    an edit sent anyway goes to the chat page, which says it cannot be stored and shows its
+    text back; otherwise the editing simply ends."""
+    editing = st.session_state.get(EDITING_KEY)
+    if editing is None or any(message.id == editing for message in shown):
+        return
+    st.session_state.pop(EDITING_KEY, None)
+    # The form is not drawn this run, but what it sent is in this run's state.
+    text = st.session_state.get(f"edit-text-{editing}")
+    if st.session_state.get(f"edit-send-{editing}") and isinstance(text, str) and text.strip():
+        _send_edit(session_id, editing, text)
 
 
 @st.fragment
-def show_conversation(store: ChatStore, user_id: str, session_id: str) -> None:
+def show_conversation(
+    store: ChatStore, user_id: str, session_id: str, *, editable: bool = True
+) -> None:
     """Draw the shown messages, with the control that loads the page before them. A fragment:
     loading an earlier page redraws the conversation alone, not the sidebar and the page."""
     view = load_view(store, user_id, session_id)
+    _edit_of_a_message_not_shown(session_id, view.messages)
     st.html(_ACTIONS_STYLE)
     if view.has_earlier and view.messages:
         st.button(
@@ -184,6 +218,7 @@ def show_conversation(store: ChatStore, user_id: str, session_id: str) -> None:
             store=store,
             user_id=user_id,
             session_id=session_id,
+            editable=editable,
         )
 
 

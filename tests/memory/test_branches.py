@@ -267,3 +267,31 @@ def test_messages_left_out_of_the_prompt_are_counted_on_the_path_only(store: Cha
     long = session_window(store, "alice", "chat", ability="Java", context_tokens=2_000)
     assert 0 < len(long.messages) < 82
     assert long.omitted == 82 - len(long.messages)
+
+
+def test_a_retry_landing_after_another_tab_went_on_is_added_without_hiding_that_tab(
+    store: ChatStore,
+) -> None:
+    answered(store, "alice", "chat", "one", "1")
+    answered(store, "alice", "chat", "two", "2")
+    retry = store.reopen_last_turn("alice", "chat")
+    # Another tab goes on from the answer on screen while the retry is being written.
+    answered(store, "alice", "chat", "three", "3")
+    store.finish_turn(retry, "2 again")
+    assert path(store) == ["one", "1", "two", "2", "three", "3"]
+    assert page_versions(store) == {"2": (1, 2)}
+    page = store.load_page("alice", "chat")
+    store.show_version("alice", "chat", page.versions[page.messages[3].id].next_id)
+    assert path(store) == ["one", "1", "two", "2 again"]
+
+
+def test_a_full_chat_refuses_a_retry_that_would_cut_off_what_follows(engine: Engine) -> None:
+    store = ChatStore(engine, max_messages_per_chat=6)
+    answered(store, "alice", "chat", "one", "1")
+    retry = store.reopen_last_turn("alice", "chat")
+    answered(store, "alice", "chat", "two", "2")
+    answered(store, "alice", "chat", "three", "3")
+    with pytest.raises(ChatFull):
+        store.finish_turn(retry, "1 again")
+    assert path(store) == ["one", "1", "two", "2", "three", "3"]
+    assert store.get_session("alice", "chat").message_count == 6

@@ -441,19 +441,23 @@ def test_a_retention_purge_removes_the_purged_sessions_from_the_index(
     assert_index_matches_messages(engine)
 
 
-def test_retry_replaces_the_answer_in_the_index(engine: Engine, store: ChatStore) -> None:
+def test_every_version_of_an_answer_is_searched_and_a_replaced_one_leaves_the_index(
+    engine: Engine, store: ChatStore
+) -> None:
     ask(store, "user1", "s1", "Which fruit?", "A banana.")
-    assert found(store, "user1", "banana") == ["s1"]
     turn = store.reopen_last_turn("user1", "s1")
     assert turn is not None
-    assert found(store, "user1", "banana") == []
-    assert found(store, "user1", "fruit") == ["s1"]
     store.finish_turn(turn, "A cherry.", status="interrupted")
-    assert found(store, "user1", "cherry") == ["s1"]
-    store.finish_turn(turn, "A plum.")  # finishing again replaces the answer
-    assert found(store, "user1", "cherry") == []
-    assert found(store, "user1", "banana") == []
-    assert found(store, "user1", "plum") == ["s1"]
+    store.finish_turn(turn, "A plum.")
+    # Versions off screen are still the user's words: search finds them all.
+    for word in ("banana", "cherry", "plum", "fruit"):
+        assert found(store, "user1", word) == ["s1"]
+    # In a full chat a retried answer takes the shown one's place, and its words go.
+    ask(store, "user1", "s2", "Which nut?", "A walnut.")
+    full = ChatStore(engine, max_messages_per_chat=2)
+    full.finish_turn(full.reopen_last_turn("user1", "s2"), "A pecan.")
+    assert found(store, "user1", "walnut") == []
+    assert found(store, "user1", "pecan") == ["s2"]
     assert_index_matches_messages(engine)
 
 
@@ -474,11 +478,10 @@ def test_deleting_the_newest_message_holding_a_word_dates_its_chat_by_the_next_n
     turn = store.begin_turn("ann", "a", "which fig and plum")
     store.finish_turn(turn, "the plum one")
     assert found(store, "ann", "plum") == ["a", "b"]
-    store.finish_turn(turn, "none")  # the answer holding "plum" replaced
+    # In a full chat, a retried answer replaces the one holding "plum".
+    ChatStore(engine, max_messages_per_chat=7).finish_turn(turn, "none")
     assert_index_matches_messages(engine)
     assert found(store, "ann", "plum") == ["a", "b"]
-    assert store.reopen_last_turn("ann", "a") is not None
-    assert_index_matches_messages(engine)
     with write_transaction(engine) as conn:
         # The newest messages of chat a holding "plum" go, in one statement with an old one.
         conn.execute(
@@ -503,11 +506,13 @@ def test_a_word_count_gone_wrong_outside_the_app_goes_with_the_words_last_holder
     ask(store, "ann", "s1", "quince jam", "plum")
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE session_terms SET hits = hits + 1"))
-    assert store.reopen_last_turn("ann", "s1") is not None  # "plum" had one real holder
+    # A full chat's Retry replaces the answer: "plum" had one real holder.
+    full = ChatStore(engine, max_messages_per_chat=2)
+    full.finish_turn(full.reopen_last_turn("ann", "s1"), "fig")
     assert found(store, "ann", "plum") == []
     with engine.connect() as conn:
         words = conn.execute(text("SELECT term FROM session_terms")).scalars().all()
-    assert sorted(word.split("x", 1)[1] for word in words) == ["jam", "quince"]
+    assert sorted(word.split("x", 1)[1] for word in words) == ["fig", "jam", "quince"]
 
 
 def test_two_tabs_writing_to_one_chat_on_postgresql_never_deadlock_over_its_words(

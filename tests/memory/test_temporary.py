@@ -309,6 +309,16 @@ def test_closing_the_lease_forgets_the_chat(chats: TemporaryChats) -> None:
     assert len(chats) == 0 and chats.count("user1") == 0
 
 
+def test_a_question_for_a_lease_closed_a_moment_before_brings_no_chat_back(
+    chats: TemporaryChats,
+) -> None:
+    chat = chats.open("user1")
+    chats.forget("user1", chat.session_id)  # as a close landing just before the question
+    with pytest.raises(SessionNotFound):
+        chats.add_question("user1", chat.session_id, "still there?", opened=True)
+    assert len(chats) == 0
+
+
 def test_a_lease_the_browser_session_drops_is_collected_and_its_messages_with_it(
     chats: TemporaryChats,
 ) -> None:
