@@ -2,12 +2,10 @@
 
 One user with 20 chats of 2,000 messages (12 words each from a 3,000-word vocabulary), then:
   turn      a question of 15 words and an answer of 30 (begin_turn + finish_turn), median of 100
-  retry     the last answer removed for a Retry (reopen_last_turn), median of 20
+  retry     a Retry's new answer of 30 words stored beside the old one (reopen_last_turn +
+            finish_turn: since migration 0009 nothing is deleted), median of 20
   chat      deleting a 2,000-message chat, median of 3
   erase     erasing the user's other messages (delete_user_content)
-A Retry here is in the newest chat, right after its own turns, where each word's next newest
-holder is near: its best case. In a chat taken up again after others, the search for each
-word's next holder passes the user's newer messages holding it.
 These are the store's own calls, with no model and no page. Run it on a tree before and after
 a change to the index to see what the change costs.
 
@@ -63,7 +61,9 @@ def run(url: str, label: str) -> None:
     turns = [elapsed_ms(turn) for _ in range(100)]
     retries = []
     for _ in range(20):
-        retries.append(elapsed_ms(lambda: store.reopen_last_turn(USER, newest)))
+        retries.append(
+            elapsed_ms(lambda: store.finish_turn(store.reopen_last_turn(USER, newest), content(30)))
+        )
         turn()
     chats = [elapsed_ms(lambda n=n: store.delete_session(USER, f"chat{n}")) for n in range(3)]
     erased = []

@@ -25,7 +25,7 @@ from langchain_core.tracers.root_listeners import RootListenersTracer
 
 from memory.errors import InvalidId
 from memory.history import SessionHistory, recent_messages
-from memory.store import DEFAULT_ABILITY, INTERRUPTED, ChatStore, Turn
+from memory.store import COMPLETE, DEFAULT_ABILITY, INTERRUPTED, ChatStore, Turn
 from memory.validation import MAX_CONTENT_CHARS, check_content
 
 SYSTEM_PROMPT = "You are an assistant specialized in {ability}. Answer within 30 words."
@@ -276,10 +276,22 @@ def stream_reply(
     config: RunnableConfig = {
         "configurable": {"user_id": turn.user_id, "session_id": turn.session_id, "turn": turn}
     }
+
+    def store_answer(text: str, complete: bool) -> None:
+        store.finish_turn(turn, text, status=COMPLETE if complete else INTERRUPTED)
+
+    stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
+    yield from answer_text(stream, store_answer)
+
+
+def answer_text(stream: Iterator[Any], keep: Callable[[str, bool], None]) -> Iterator[str]:
+    """The text of a chain's streamed answer as it arrives. When the stream ends, however it
+    ends, what arrived goes to `keep(text, complete)` (nothing, if nothing arrived of an
+    unfinished answer), then the model's stream is closed. A stream that ends without the
+    model's finish_reason is not complete, and raises AnswerCutOff once kept."""
     parts: list[str] = []
     length = 0
     finished = ended_by_model = False
-    stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
     try:
         for chunk in stream:
             # OpenAI-compatible servers end every answer with a finish_reason ("stop",
@@ -304,11 +316,11 @@ def stream_reply(
                 raise AnswerCutOff()
     finally:
         try:
-            if finished:
-                store.finish_turn(turn, "".join(parts))
-            elif parts:
-                store.finish_turn(turn, "".join(parts), status=INTERRUPTED)
+            if finished or parts:
+                keep("".join(parts), finished)
         finally:
             # Close the model's stream now rather than whenever the garbage collector finds
             # it, so its connection is released on this rerun and no part of it runs later.
-            stream.close()
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()

@@ -36,16 +36,16 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 import settings
 from memory.chain import (
     DEFAULT_CONTEXT_TOKENS,
-    AnswerCutOff,
     _ListenedAtTheRoot,
     _with_history,
+    answer_text,
     build_prompt,
     fit_history,
 )
 from memory.errors import ChatFull, SessionNotFound
 from memory.history import role_of
 from memory.store import DEFAULT_ABILITY, DEFAULT_MAX_MESSAGES_PER_CHAT, new_session_id
-from memory.validation import MAX_CONTENT_CHARS, check_content, check_id
+from memory.validation import check_content, check_id
 
 # The configurable key by which `stream_temporary_reply` hands the chain the question it kept.
 QUESTION_KEY = "question"
@@ -422,39 +422,9 @@ def _stream_answer(
             QUESTION_KEY: question,
         }
     }
-    parts: list[str] = []
-    length = 0
-    finished = ended_by_model = False
+
+    def keep_answer(text: str, complete: bool) -> None:
+        chats.add_answer(chat.user_id, chat.session_id, question, text, interrupted=not complete)
+
     stream = chain.stream({"ability": ability, "input": question.content}, config=config)
-    try:
-        for chunk in stream:
-            # As stream_reply: a stream that stops without a finish_reason was cut off.
-            ended_by_model = ended_by_model or bool(
-                getattr(chunk, "response_metadata", {}).get("finish_reason")
-            )
-            text = chunk.content if isinstance(chunk.content, str) else ""
-            # An answer longer than a message may be is cut at the limit and kept, marked.
-            text = text[: MAX_CONTENT_CHARS - length]
-            if text:
-                parts.append(text)
-                length += len(text)
-                yield text
-            if length >= MAX_CONTENT_CHARS:
-                break
-        else:
-            finished = ended_by_model
-            if not finished:
-                raise AnswerCutOff()
-    finally:
-        try:
-            if finished or parts:
-                chats.add_answer(
-                    chat.user_id,
-                    chat.session_id,
-                    question,
-                    "".join(parts),
-                    interrupted=not finished,
-                )
-        finally:
-            # Close the model's stream now, so no part of it runs after this rerun.
-            stream.close()
+    yield from answer_text(stream, keep_answer)
