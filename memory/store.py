@@ -753,7 +753,10 @@ class ChatStore:
                 )
             ).first()
             if old is None:
-                raise MessageNotFound("this chat shows no such question to edit")
+                raise MessageNotFound(
+                    "that question is no longer shown in this chat (another tab may have "
+                    "changed it)"
+                )
             self._take_turn(conn, user_id, session_id, question, now, number=old.turn)
             # The new version has nothing after it yet: the path is what it was before this
             # turn, then the new question. The old one was its group's selected version.

@@ -137,7 +137,9 @@ elif edit is not None:
     except StoreUnavailable:
         edit_failure = DATABASE_DOWN
 if edit is not None and edit_failure:
-    st.error(f"The edited message was not sent: {edit_failure} Here it is to send again:")
+    st.error(
+        f"The edited message was not sent: {edit_failure.rstrip('.')}. Here it is to send again:"
+    )
     st.code(edit[1], language=None)
 if summary is not None:
     show_conversation(store, account.id, session_id, editable=model_problem is None and not full)

@@ -5,7 +5,9 @@ database or the data directory."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,59 @@ def test_a_temporary_chat_is_answered_remembered_and_leaves_no_trace(
     expect(page.get_by_role("heading", name="Temporary chat")).to_be_visible()
     settle(page)
     expect(page.get_by_test_id("stChatMessage")).to_have_count(0)
+
+
+def download(app: RunningApp, page: Page, path: str) -> str:
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "chat_auth")
+    request = urllib.request.Request(f"{app.url}{path}", headers={"Cookie": f"chat_auth={token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_an_edited_chat_is_exported_with_its_versions_and_imported_back_with_them(
+    app: RunningApp, page: Page, tmp_path: Path
+) -> None:
+    sign_up(page, app.url, "expo")
+    send(page, "What is a fjord?")
+    control(page, "edit", 0).click()
+    page.get_by_role("textbox", name="Edit your message").fill("What is a glacier?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_test_id("stChatMessageContent")).to_have_text(
+        ["What is a glacier?", "Echo: What is a glacier?"], timeout=30_000
+    )
+    settle(page)
+
+    exported = json.loads(download(app, page, "/files/my-chats.json"))
+    [chat] = exported["sessions"]
+    assert [(m["number"], m["parent"], m["selected"], m["content"]) for m in chat["messages"]] == [
+        (1, None, False, "What is a fjord?"),
+        (2, 1, True, "Echo: What is a fjord?"),
+        (3, None, True, "What is a glacier?"),
+        (4, 3, True, "Echo: What is a glacier?"),
+    ]
+    markdown = download(app, page, "/files/my-chats.md")
+    assert "What is a glacier?" in markdown and "Echo: What is a fjord?" not in markdown
+    assert "This chat also holds 2 other versions of its messages" in markdown
+
+    file = tmp_path / "my-chats.json"
+    file.write_text(json.dumps(exported))
+    page.goto(f"{app.url}/my_data")
+    settle(page)
+    page.locator("input[type=file]").set_input_files(str(file))
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_text("Imported 1 chats.")).to_be_visible(timeout=30_000)
+    page.goto(app.url)
+    settle(page)
+    chats = sidebar_chats(page)
+    expect(chats).to_have_count(2)
+    for index in range(2):
+        chats.nth(index).click()
+        settle(page)
+        expect(page.get_by_test_id("stChatMessageContent")).to_have_text(
+            ["What is a glacier?", "Echo: What is a glacier?"]
+        )
+        assert versions_label(page) == ["2 / 2"]
+    control(page, "older").click()
+    expect(page.get_by_test_id("stChatMessageContent")).to_have_text(
+        ["What is a fjord?", "Echo: What is a fjord?"]
+    )
