@@ -108,11 +108,12 @@ def session_window(
     return PromptWindow(window.messages, max(0, omitted))
 
 
-def _history_before(history: list[BaseMessage], turn: Turn) -> list[BaseMessage]:
-    # The turn's own question is already stored (it is read back with the history); the
-    # prompt must carry it once, as the input, and nothing stored after it.
+def history_before(history: list[BaseMessage], message_id: str) -> list[BaseMessage]:
+    """The history before the message `message_id`: the turn's own question is already kept
+    (it is read back with the history); the prompt must carry it once, as the input, and
+    nothing kept after it."""
     for index, message in enumerate(history):
-        if message.id == str(turn.question_id):
+        if message.id == message_id:
             return history[:index]
     return history
 
@@ -140,7 +141,7 @@ def build_chain(
         else:
             turn = history.begin_turn(question, ability=ability)
         window = fit_history(
-            _history_before(inputs["history"], turn),
+            history_before(inputs["history"], str(turn.question_id)),
             ability=ability,
             question=question,
             context_tokens=context_tokens,

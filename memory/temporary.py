@@ -41,6 +41,7 @@ from memory.chain import (
     answer_text,
     build_prompt,
     fit_history,
+    history_before,
 )
 from memory.errors import ChatFull, SessionNotFound
 from memory.history import role_of
@@ -335,15 +336,6 @@ class TemporaryHistory(BaseChatMessageHistory):
         self.chats.clear(self.user_id, self.session_id)
 
 
-def _history_before(history: list[BaseMessage], question: HumanMessage) -> list[BaseMessage]:
-    # A question kept before the history was read is in it: the prompt carries it once, as
-    # the input, and nothing kept after it.
-    for index, message in enumerate(history):
-        if message.id == question.id:
-            return history[:index]
-    return history
-
-
 def build_temporary_chain(
     llm: BaseChatModel | Any,
     chats: TemporaryChats,
@@ -364,7 +356,7 @@ def build_temporary_chain(
         else:
             kept = history.keep_question(question)
         window = fit_history(
-            _history_before(inputs["history"], kept),
+            history_before(inputs["history"], str(kept.id)),
             ability=ability,
             question=question,
             context_tokens=context_tokens,
