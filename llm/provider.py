@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -177,8 +176,13 @@ def build_chat_model(
         model=model_name or choice.model,
         base_url=choice.base_url,
         api_key=SecretStr(choice.api_key or LOCAL_API_KEY),
-        timeout=httpx.Timeout(
-            choice.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, choice.timeout_seconds)
+        # (connect, read, write, pool) as a plain tuple: openai releases speak httpx or httpx2,
+        # and each of those refuses the other's Timeout object but both read this tuple.
+        timeout=(
+            min(CONNECT_TIMEOUT_SECONDS, choice.timeout_seconds),
+            choice.timeout_seconds,
+            choice.timeout_seconds,
+            choice.timeout_seconds,
         ),
         max_retries=max_retries,
         streaming=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -185,7 +186,11 @@ def test_chat_model_is_built_streaming_with_few_retries_and_the_configured_timeo
     assert model.streaming is True
     assert model.use_responses_api is False
     assert model.max_retries == 1
-    assert model.request_timeout.read == 7
+    # As the HTTP client that sends the requests holds it.
+    timeout = model.root_client._client.timeout
+    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (7, 7, 7, 7)
+    longer = build_chat_model(replace(choice, timeout_seconds=60)).root_client._client.timeout
+    assert (longer.connect, longer.read) == (10, 60)  # connecting never waits the whole minute
 
 
 def test_a_local_choice_without_a_running_server_cannot_build_a_client() -> None:
