@@ -44,6 +44,15 @@ if account is None:
     run_page(st.navigation([sign_in_page(engine)], position="hidden"))
     st.stop()
 
+if account.must_choose_password:
+    # A temporary password (an account created in bulk): nothing else until it is replaced.
+    choose = st.Page("pages/choose_password.py", title="Choose your password", default=True)
+    try:
+        run_page(st.navigation([choose], position="hidden"))
+    finally:
+        account_menu(engine, account)
+    st.stop()
+
 pages = [
     st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page("pages/my_data.py", title="My data", icon=":material/folder_shared:"),

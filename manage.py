@@ -20,6 +20,13 @@ DATABASE_URL, else the embedded SQLite file in DATA_DIR (migrated to the newest 
   import USERNAME FILE
         Add the chats of a JSON export (FILE, or - for standard input) to USERNAME's chats,
         with their titles, messages and times; all or nothing.
+  import-users FILE [--output FILE]
+        Create the accounts of a CSV file (FILE, or - for standard input): a first line naming
+        the columns username, display_name, role (admin or user; blank is user) and email,
+        then one account per line. All or nothing: a bad line fails the whole file, named
+        with its line number. Each account gets a temporary password, to be replaced at its
+        first sign-in; they are written once, as CSV, to --output (a new file only its owner
+        can read) or to standard output.
 
 Each command prints one line saying what it did (to standard error when the data itself goes
 to standard output) and exits 0; on an error it prints "error: ..." and exits 1 (2 for a
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import audit
 from accounts import Account, AccountNotFound, create_account, find_account, reset_password
+from accounts.bulk_import import import_accounts, issued_csv, read_accounts_csv
 from database.outages import DatabaseUnavailable
 from memory import ChatStore, open_store
 from memory.export import export_user_json, export_user_markdown, import_user_json
@@ -193,6 +202,41 @@ def import_chats(store: ChatStore, args: argparse.Namespace) -> None:
     _say(f"imported {_count(imported, 'session')} into {account.username}")
 
 
+def import_users(store: ChatStore, args: argparse.Namespace) -> None:
+    """import-users: the accounts of a CSV, all or none, each with a temporary password."""
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(f"{args.file} is not UTF-8 text") from None
+    output = Path(args.output) if args.output else None
+    if output is not None and output.exists():
+        # Checked before anything is created: the passwords could not be written anywhere.
+        raise CommandError(f"{output} exists: name a new file for the temporary passwords")
+    accounts = read_accounts_csv(text, engine=store.engine)
+    issued = import_accounts(store.engine, accounts, actor_id=None, detail=CLI_DETAIL)
+    passwords = issued_csv(issued)
+    line = f"created {_count(len(issued), 'account')}; their temporary passwords are in "
+    if output is None:
+        sys.stdout.write(passwords)
+        sys.stdout.flush()
+        _say(line + "the CSV above", sys.stderr)
+        return
+    try:
+        # Readable by its owner only, from the moment it exists.
+        with os.fdopen(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(passwords)
+    except OSError as error:
+        sys.stdout.write(passwords)  # the accounts exist: their passwords must not be lost
+        raise CommandError(
+            f"cannot write {output}: {error.strerror}; the passwords went to standard output"
+        ) from None
+    _say(line + str(output))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documented by this module's docstring."""
     parser = argparse.ArgumentParser(
@@ -234,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("username")
     command.add_argument("file", metavar="FILE", help="a JSON export, or - for standard input")
     command.set_defaults(run=import_chats)
+
+    command = commands.add_parser("import-users", help="create the accounts of a CSV file")
+    command.add_argument("file", metavar="FILE", help="a CSV file, or - for standard input")
+    command.add_argument(
+        "--output", metavar="FILE", help="a new file for the temporary passwords (else stdout)"
+    )
+    command.set_defaults(run=import_users)
     return parser
 
 

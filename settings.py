@@ -26,6 +26,7 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | ALLOWED_ORIGINS         | (none)                            | other origins allowed to open the WebSocket |
 | CONTENT_SECURITY_POLICY | on                                | "off" drops the CSP header (tests only)  |
 | PASSWORD_HASH_ROUNDS    | 12                                | bcrypt cost of stored password hashes    |
+| TEMPORARY_PASSWORD_DAYS | 7                                 | life of a bulk import's temporary passwords |
 | SECRETS_FILE            | .streamlit/secrets.toml           | where the secrets file is read from      |
 """
 

@@ -31,6 +31,9 @@ class User(Base):
     sessions_valid_after: Mapped[datetime]
     # A mirror of the latest lock on the username, for the admin page (accounts/lockout.py).
     locked_until: Mapped[datetime | None]
+    # Set while the password is a temporary one (accounts/bulk_import.py): it must be replaced
+    # at first sign-in, and signs nobody in after this time.
+    password_expires_at: Mapped[datetime | None]
 
 
 class LoginFailure(Base):

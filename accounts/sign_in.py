@@ -33,6 +33,8 @@ class SignInResult:
 
     account: Account | None
     locked_until: datetime | None
+    # The password was right, but it was a temporary one and its time has passed.
+    temporary_password_expired: bool = False
 
 
 def _entry(engine: Engine, username: str) -> tuple[Account, str] | None:
@@ -77,6 +79,11 @@ def authenticate(
     account, password_hash = entry
     if not passwords.password_matches(password, password_hash) or account.disabled:
         return SignInResult(account=None, locked_until=attempt.locked_until)
+    if account.password_expires_at is not None and now >= account.password_expires_at:
+        # Counted as a failure like any refusal; only someone who knows it learns it expired.
+        return SignInResult(
+            account=None, locked_until=attempt.locked_until, temporary_password_expired=True
+        )
     still_locked = record_success(
         engine,
         username=account.username,

@@ -55,6 +55,9 @@ SIGNUP_DEFAULT = True
 # last_active_at is written at most this often per user: it is touched on every page run.
 LAST_ACTIVE_RESOLUTION = timedelta(minutes=1)
 MAX_PAGE = 1000
+TEMPORARY_PASSWORD_EXPIRED = (
+    "this temporary password has expired: ask your administrator for a new one"
+)
 
 _users = User.__table__
 _sign_ins = SignInRecord.__table__
@@ -74,11 +77,18 @@ class Account:
     last_active_at: datetime | None
     sessions_valid_after: datetime
     locked_until: datetime | None
+    # Set while the password is a temporary one, to be replaced at first sign-in.
+    password_expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
         """True for an administrator."""
         return self.role == ADMIN
+
+    @property
+    def must_choose_password(self) -> bool:
+        """True while the account's password is a temporary one (accounts/bulk_import.py)."""
+        return self.password_expires_at is not None
 
 
 ACCOUNT_COLUMNS = (
@@ -92,6 +102,7 @@ ACCOUNT_COLUMNS = (
     _users.c.last_active_at,
     _users.c.sessions_valid_after,
     _users.c.locked_until,
+    _users.c.password_expires_at,
 )
 _SORTS = {
     "created_at": _users.c.created_at,
@@ -114,6 +125,7 @@ def account_from_row(row: Row) -> Account:
         last_active_at=row.last_active_at,
         sessions_valid_after=row.sessions_valid_after,
         locked_until=row.locked_until,
+        password_expires_at=row.password_expires_at,
     )
 
 
@@ -128,7 +140,8 @@ def set_signup_enabled(engine: Engine, *, enabled: bool) -> None:
     write_setting(engine, SIGNUP_SETTING, "true" if enabled else "false")
 
 
-def _has_accounts(conn: Connection) -> bool:
+def has_accounts(conn: Connection) -> bool:
+    """True once any account exists (the first one is the administrator)."""
     return conn.scalar(select(_users.c.id).limit(1)) is not None
 
 
@@ -153,7 +166,7 @@ def create_account(
         check_role(role)
     # Refuse cheaply before spending a bcrypt hash; the transaction below checks again.
     with engine.connect() as conn:
-        if via_signup and _has_accounts(conn) and not signup_enabled(engine):
+        if via_signup and has_accounts(conn) and not signup_enabled(engine):
             raise SignupClosed("sign-up is closed: ask an administrator for an account")
         if _exists(conn, username):
             raise _taken(username)
@@ -161,7 +174,7 @@ def create_account(
     now = now or utcnow()
     try:
         with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:
-            first = not _has_accounts(conn)
+            first = not has_accounts(conn)
             if via_signup and not first and not signup_enabled(engine):
                 raise SignupClosed("sign-up is closed: ask an administrator for an account")
             if _exists(conn, username):
@@ -317,13 +330,17 @@ def change_password(
     new_password: str,
     now: datetime | None = None,
 ) -> None:
-    """Change a user's own password after checking the current one; signs out everywhere."""
+    """Change a user's own password after checking the current one; signs out everywhere. A
+    temporary password is replaced this way too, while it lasts."""
     check_password(new_password)
+    now = now or utcnow()
     with engine.connect() as conn:
         row = _require_row(conn, user_id)
     if not password_matches(current_password, row.password_hash):
         raise WrongPassword("your current password is not right")
-    _store_password(engine, user_id=user_id, new_password=new_password, now=now or utcnow())
+    if row.password_expires_at is not None and now >= row.password_expires_at:
+        raise WrongPassword(TEMPORARY_PASSWORD_EXPIRED)
+    _store_password(engine, user_id=user_id, new_password=new_password, now=now)
 
 
 def reset_password(
@@ -345,7 +362,9 @@ def _store_password(engine: Engine, *, user_id: str, new_password: str, now: dat
     with write_transaction(engine) as conn:
         _require_row(conn, user_id)
         conn.execute(
-            update(_users).where(_users.c.id == user_id).values(password_hash=password_hash)
+            update(_users)
+            .where(_users.c.id == user_id)
+            .values(password_hash=password_hash, password_expires_at=None)
         )
         _revoke(conn, user_id, now)
         forget_known_browsers(conn, user_id)

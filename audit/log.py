@@ -13,11 +13,11 @@ import csv
 import hashlib
 import io
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, Row, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, select
 
 from audit.models import AuditEvent
 from database import utcnow, write_transaction
@@ -34,6 +34,7 @@ RETENTION_PURGED = "retention_purged"
 ACCOUNT_ERASED = "account_erased"
 USER_CREATED = "user_created"
 PASSWORD_RESET = "password_reset"
+QUOTA_CHANGED = "quota_changed"
 ACTIONS: tuple[str, ...] = (
     HISTORY_VIEWED,
     USER_DISABLED,
@@ -46,6 +47,7 @@ ACTIONS: tuple[str, ...] = (
     ACCOUNT_ERASED,
     USER_CREATED,
     PASSWORD_RESET,
+    QUOTA_CHANGED,
 )
 
 MAX_ID_CHARS = 32
@@ -214,6 +216,39 @@ def record(
         result = conn.execute(_log.insert().values(**values))
         (event_id,) = result.inserted_primary_key
     return AuditEntry(id=int(event_id), **values)
+
+
+def append_events(
+    conn: Connection,
+    *,
+    action: str,
+    actor_id: str | None,
+    subject_user_ids: Sequence[str],
+    detail: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Within `conn`'s transaction, append one `action` event per subject (an operation on
+    many accounts at once, recorded with it or not at all); returns how many."""
+    if action not in ACTIONS or action == HISTORY_VIEWED:
+        raise AuditError(f"audit action {action!r} cannot be recorded in bulk")
+    actor_id = _check_text(actor_id, "actor id", MAX_ID_CHARS, optional=True)
+    detail = _check_text(detail, "detail", MAX_DETAIL_CHARS) or ""
+    at = now or utcnow()
+    rows = [
+        {
+            "at": at,
+            "actor_id": actor_id,
+            "action": action,
+            "subject_user_id": _check_text(subject, "subject user id", MAX_ID_CHARS),
+            "session_id": None,
+            "reason": "",
+            "detail": detail,
+        }
+        for subject in subject_user_ids
+    ]
+    if rows:
+        conn.execute(_log.insert(), rows)
+    return len(rows)
 
 
 def record_purge(

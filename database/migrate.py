@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -21,17 +22,27 @@ def alembic_config() -> Config:
     return config
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade the schema of `engine` to `revision` (an id such as "0004"), under the same
+    lock as `migrate`: for tests of a migration, whatever came after it."""
+    _run(engine, lambda config: command.downgrade(config, revision))
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade (or with a revision like "-1" / "base", downgrade) the schema of `engine`.
 
     The work runs in one transaction that first takes a lock (BEGIN IMMEDIATE on SQLite, an
     advisory lock on PostgreSQL), so app processes starting together migrate one at a time."""
+    if revision == "head" or not revision.startswith(("-", "base")):
+        _run(engine, lambda config: command.upgrade(config, revision))
+    else:
+        _run(engine, lambda config: command.downgrade(config, revision))
+
+
+def _run(engine: Engine, step: Callable[[Config], None]) -> None:
     config = alembic_config()
     with write_transaction(engine) as conn:
         if not is_sqlite(conn):
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         config.attributes["connection"] = conn
-        if revision == "head" or not revision.startswith(("-", "base")):
-            command.upgrade(config, revision)
-        else:
-            command.downgrade(config, revision)
+        step(config)

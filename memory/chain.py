@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import (
@@ -46,10 +46,37 @@ def build_prompt() -> ChatPromptTemplate:
 
 @dataclass(frozen=True)
 class PromptWindow:
-    """The part of a history sent to the model, and how many earlier messages were left out."""
+    """The part of a history sent to the model, how many earlier messages were left out, and
+    the approximate tokens of the whole prompt (system line, kept history and question)."""
 
     messages: list[BaseMessage]
     omitted: int
+    tokens: int = 0
+
+
+@dataclass
+class TurnCost:
+    """What one turn costs in approximate tokens, filled in as it runs: the prompt once the
+    chain has fitted the history, the answer once it is kept. Quotas count its total."""
+
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.answer_tokens
+
+
+def question_tokens(question: str, *, ability: str) -> int:
+    """The approximate tokens of a question with its system line: what a turn costs at least,
+    known before its history is read."""
+    return count_tokens_approximately(
+        [SystemMessage(SYSTEM_PROMPT.format(ability=ability)), HumanMessage(question)]
+    )
+
+
+def answer_tokens(answer: str) -> int:
+    return count_tokens_approximately([AIMessage(answer)]) if answer else 0
 
 
 def fit_history(
@@ -61,32 +88,35 @@ def fit_history(
 ) -> PromptWindow:
     """Keep the newest whole turns of `history` that fit beside the system line, the question
     and the answer reserve. The stored history is untouched; only the prompt is trimmed."""
-    fixed = count_tokens_approximately(
-        [SystemMessage(SYSTEM_PROMPT.format(ability=ability)), ("human", question)]
-    )
+    fixed = question_tokens(question, ability=ability)
     budget = context_tokens - fixed - ANSWER_RESERVE_TOKENS
     if budget <= 0 or not history:
-        return PromptWindow([], len(history))
-    kept = _newest_turns_within(history, budget)
-    return PromptWindow(kept, len(history) - len(kept))
+        return PromptWindow([], len(history), fixed)
+    kept, kept_tokens = _newest_turns_within(history, budget)
+    return PromptWindow(kept, len(history) - len(kept), fixed + kept_tokens)
 
 
-def _newest_turns_within(history: list[BaseMessage], budget: int) -> list[BaseMessage]:
+def _newest_turns_within(history: list[BaseMessage], budget: int) -> tuple[list[BaseMessage], int]:
     """What trim_messages(strategy="last", start_on="human", allow_partial=False) keeps, in
     one pass from the newest message: its binary search recounted the whole window at each
     step (about 25 ms of a turn at 800 messages). A list's approximate count is the sum of
-    its messages' counts, so counting each message once gives the same cut."""
+    its messages' counts, so counting each message once gives the same cut. Returns the kept
+    messages and their tokens."""
+    counts: list[int] = []
     used = 0
     start = len(history)
     while start > 0:
-        used += count_tokens_approximately([history[start - 1]])
-        if used > budget:
+        counts.append(count_tokens_approximately([history[start - 1]]))
+        if used + counts[-1] > budget:
+            counts.pop()
             break
+        used += counts[-1]
         start -= 1
     # The window opens on a question: an answer whose question was cut would mislead.
     while start < len(history) and history[start].type != "human":
+        used -= counts.pop()
         start += 1
-    return history[start:]
+    return history[start:], used
 
 
 def session_window(
@@ -146,6 +176,9 @@ def build_chain(
             question=question,
             context_tokens=context_tokens,
         )
+        cost: TurnCost | None = config["configurable"].get("cost")
+        if cost is not None:
+            cost.prompt_tokens = window.tokens
         return window.messages
 
     def with_fitted_history(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
@@ -265,6 +298,7 @@ def stream_reply(
     turn: Turn,
     *,
     ability: str = DEFAULT_ABILITY,
+    cost: TurnCost | None = None,
 ) -> Iterator[str]:
     """Stream the answer to `turn`, whose question is already stored (`ChatStore.begin_turn`,
     or `reopen_last_turn` to answer it again), yielding text as it arrives.
@@ -273,12 +307,20 @@ def stream_reply(
     text. The answer is stored when the stream ends. If it ends early (an error, the consumer
     closing the generator on stop or rerun), what arrived is stored as an interrupted answer
     and the exception goes on to the caller. A stream that ends without the model's
-    finish_reason is interrupted too, and raises AnswerCutOff."""
+    finish_reason is interrupted too, and raises AnswerCutOff. `cost`, if given, is filled in
+    with the prompt's and the answer's approximate tokens as the turn runs."""
     config: RunnableConfig = {
-        "configurable": {"user_id": turn.user_id, "session_id": turn.session_id, "turn": turn}
+        "configurable": {
+            "user_id": turn.user_id,
+            "session_id": turn.session_id,
+            "turn": turn,
+            "cost": cost,
+        }
     }
 
     def store_answer(text: str, complete: bool) -> None:
+        if cost is not None:
+            cost.answer_tokens = answer_tokens(text)
         store.finish_turn(turn, text, status=COMPLETE if complete else INTERRUPTED)
 
     stream = chain.stream({"ability": ability, "input": turn.question}, config=config)

@@ -24,6 +24,7 @@ from memory.erasure import delete_sessions
 from memory.errors import StoreError, StoreUnavailable
 from memory.models import ChatSession
 from memory.store import ChatStore
+from quotas import prune_use
 
 RETENTION_DAYS_KEY = "retention_days"
 LAST_PURGE_KEY = "retention_last_purge"
@@ -88,7 +89,8 @@ def _aware(now: datetime | None) -> datetime:
 
 def purge_expired(store: ChatStore, *, now: datetime | None = None) -> PurgeCounts:
     """Delete every session not updated since `now` minus the retention period, with its
-    messages, in batches; record and return the counts. Keep forever deletes nothing."""
+    messages, in batches; record and return the counts. Keep forever deletes no chat. Quota
+    counts of days before yesterday go on every purge."""
     now = _aware(now)
     days = retention_days(store.engine)
     cutoff = None if days is None else now - timedelta(days=days)
@@ -120,6 +122,9 @@ def purge_expired(store: ChatStore, *, now: datetime | None = None) -> PurgeCoun
         "cutoff": None if cutoff is None else cutoff.isoformat(),
     }
     write_setting(store.engine, LAST_PURGE_KEY, json.dumps(record))
+    # Quotas read only the current UTC day's counts; yesterday's stays for an answer that
+    # began before midnight and is settled after it.
+    prune_use(store.engine, before=now.astimezone(UTC).date() - timedelta(days=1))
     log.info("retention purge: %d sessions, %d messages (cutoff %s)", sessions, messages, cutoff)
     return result
 

@@ -36,9 +36,11 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 import settings
 from memory.chain import (
     DEFAULT_CONTEXT_TOKENS,
+    TurnCost,
     _ListenedAtTheRoot,
     _with_history,
     answer_text,
+    answer_tokens,
     build_prompt,
     fit_history,
     history_before,
@@ -361,6 +363,9 @@ def build_temporary_chain(
             question=question,
             context_tokens=context_tokens,
         )
+        cost: TurnCost | None = config["configurable"].get("cost")
+        if cost is not None:
+            cost.prompt_tokens = window.tokens
         return window.messages
 
     def with_fitted_history(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
@@ -383,6 +388,7 @@ def stream_temporary_reply(
     question: str,
     *,
     ability: str = DEFAULT_ABILITY,
+    cost: TurnCost | None = None,
 ) -> Iterator[str]:
     """Keep `question` in `chat` now, then stream its answer, yielding text as it arrives.
 
@@ -391,11 +397,12 @@ def stream_temporary_reply(
     and SessionNotFound for a closed chat are raised here). The answer is kept when the stream
     ends. If it ends early (an error, the consumer closing the generator on stop or rerun),
     what arrived is kept marked interrupted and the exception goes on to the caller. A stream
-    that ends without the model's finish_reason is interrupted too, and raises AnswerCutOff."""
+    that ends without the model's finish_reason is interrupted too, and raises AnswerCutOff.
+    `cost`, if given, is filled in with the prompt's and the answer's approximate tokens."""
     if chat.closed:
         raise SessionNotFound("this temporary chat was closed: its messages are gone")
     kept = chats.add_question(chat.user_id, chat.session_id, question, opened=True)
-    return _stream_answer(chain, chats, chat, kept, ability=ability)
+    return _stream_answer(chain, chats, chat, kept, ability=ability, cost=cost)
 
 
 def _stream_answer(
@@ -405,6 +412,7 @@ def _stream_answer(
     question: HumanMessage,
     *,
     ability: str,
+    cost: TurnCost | None,
 ) -> Iterator[str]:
     # `chat` is held for the whole stream: the lease cannot be collected under its answer.
     config: RunnableConfig = {
@@ -412,10 +420,13 @@ def _stream_answer(
             "user_id": chat.user_id,
             "session_id": chat.session_id,
             QUESTION_KEY: question,
+            "cost": cost,
         }
     }
 
     def keep_answer(text: str, complete: bool) -> None:
+        if cost is not None:
+            cost.answer_tokens = answer_tokens(text)
         chats.add_answer(chat.user_id, chat.session_id, question, text, interrupted=not complete)
 
     stream = chain.stream({"ability": ability, "input": question.content}, config=config)

@@ -22,8 +22,19 @@ from accounts import (
     signup_enabled,
     unlock,
 )
+from accounts.bulk_import import ImportRefused, import_accounts, issued_csv, read_accounts_csv
 from memory.retention import last_purge, purge_expired, retention_days, set_retention_days
 from memory.stats import active_users_per_day, messages_per_day, user_usage
+from quotas import (
+    MAX_LIMIT,
+    InvalidLimit,
+    Limits,
+    default_limits,
+    own_limits,
+    set_default_limits,
+    set_own_limits,
+    todays_use,
+)
 from ui.auth import require_admin
 from ui.resources import chat_store
 from ui.text import plain
@@ -31,15 +42,29 @@ from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
 USERS_PER_PAGE = 50
 NOTICE_KEY = "admin_notice"
+# The temporary passwords of the last import, until the admin says they are saved.
+ISSUED_KEY = "admin_issued_passwords"
+# Bumped after an import, so the upload box starts empty again.
+UPLOAD_KEY = "admin_import_upload"
+QUOTA_NOTICE_KEY = "admin_quota_notice"
 
 admin = require_admin()
 store = chat_store()
 engine = store.engine
 
 st.title("Admin")
-users_tab, histories_tab, audit_tab, usage_tab, retention_tab = st.tabs(
-    ["Users", "Stored histories", "Audit log", "Usage", "Retention"]
+users_tab, histories_tab, audit_tab, usage_tab, quotas_tab, retention_tab = st.tabs(
+    ["Users", "Stored histories", "Audit log", "Usage", "Quotas", "Retention"]
 )
+
+
+def used_of(used: int, limit: int | None) -> str:
+    return f"{used:,}" if limit is None else f"{used:,} / {limit:,}"
+
+
+def limit_text(limit: int | None, *, unset: str) -> str:
+    return unset if limit is None else f"{limit:,}"
+
 
 with users_tab:
     search_column, sort_column, order_column = st.columns([3, 2, 1])
@@ -62,6 +87,7 @@ with users_tab:
         limit=USERS_PER_PAGE,
     )
     usage = user_usage(store, user_ids=[account.id for account in accounts])
+    today = todays_use(engine, [account.id for account in accounts])
     # The table's own export is off (config.toml): display names are typed by users, and
     # this CSV writes a formula in one as text.
     st.link_button("Download all users as CSV", USERS_CSV_PATH, icon=":material/download:")
@@ -77,10 +103,20 @@ with users_tab:
                     "sessions": usage[account.id].sessions,
                     "messages": usage[account.id].messages,
                     "≈ tokens": usage[account.id].approx_tokens,
+                    # Today's use against the limit in force, for this page's users only.
+                    "messages today": used_of(
+                        today[account.id].messages_used,
+                        today[account.id].limits.messages_per_day,
+                    ),
+                    "≈ tokens today": used_of(
+                        today[account.id].tokens_used, today[account.id].limits.tokens_per_day
+                    ),
                     "state": "disabled"
                     if account.disabled
                     else "locked"
                     if account.locked_until and account.locked_until > dt.datetime.now(dt.UTC)
+                    else "temporary password"
+                    if account.must_choose_password
                     else "active",
                 }
                 for account in accounts
@@ -127,6 +163,54 @@ with users_tab:
                     st.rerun()
                 except AccountError as error:
                     st.error(str(error))
+
+    st.subheader("Create accounts from a CSV file")
+    issued = st.session_state.get(ISSUED_KEY)
+    if issued is not None:
+        count, passwords = issued
+        st.success(
+            f"{count:,} accounts created. Download their temporary passwords now: they are "
+            "shown only this once. Each must be replaced at its first sign-in."
+        )
+        saved_column, done_column = st.columns([1, 1])
+        saved_column.download_button(
+            "Download temporary passwords (CSV)",
+            passwords,
+            file_name="temporary-passwords.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+        if done_column.button("I have saved them: forget them"):
+            st.session_state.pop(ISSUED_KEY, None)
+            st.rerun()
+    else:
+        st.caption(
+            "The first line names the columns: username, display_name, role (admin or user; "
+            "blank is user), email (optional). One account per line. A bad line stops the "
+            "whole import, and nothing is created."
+        )
+        upload_round = st.session_state.get(UPLOAD_KEY, 0)
+        upload = st.file_uploader("CSV file", type=["csv"], key=f"import-users-{upload_round}")
+        if upload is not None and st.button("Create the accounts", type="primary"):
+            try:
+                new_accounts = read_accounts_csv(upload.getvalue().decode("utf-8"), engine=engine)
+                with st.spinner(f"Creating {len(new_accounts):,} accounts…"):
+                    created = import_accounts(engine, new_accounts, actor_id=admin.id)
+            except UnicodeDecodeError:
+                st.error("Nothing was imported: the file is not UTF-8 text. Save it as CSV UTF-8.")
+            except ImportRefused as error:
+                st.error(f"Nothing was imported: {len(error.problems):,} lines need fixing.")
+                st.dataframe(
+                    pd.DataFrame(
+                        [{"line": p.line, "problem": p.reason} for p in error.problems[:500]]
+                    ),
+                    hide_index=True,
+                )
+            else:
+                st.session_state[ISSUED_KEY] = (len(created), issued_csv(created))
+                st.session_state[UPLOAD_KEY] = upload_round + 1
+                st.rerun()
 
     enabled = signup_enabled(engine)
     wanted = st.toggle("Anyone may create an account", value=enabled)
@@ -277,6 +361,101 @@ with usage_tab:
     st.bar_chart(per_day, x="day", y="messages")
     st.subheader("Active users per day (30 days)")
     st.line_chart(active, x="day", y="active users")
+
+with quotas_tab:
+    st.write(
+        "A question over its user's limit is refused before the model is called, with the "
+        "time its quota resets (midnight UTC). Tokens are approximate: prompt plus answer, "
+        "counted as the model's context window counts them. The Users tab shows today's use."
+    )
+
+    def limits_form(
+        form: str, current: Limits, *, unset: str, submit: str, owner: str = ""
+    ) -> Limits | None:
+        """A form of the two limits, each with a box to leave it unset; the Limits chosen
+        when submitted. Its widgets are keyed on `owner`: another user's form starts afresh."""
+        with st.form(form):
+            chosen = []
+            fields = (
+                ("Messages per day", current.messages_per_day, 1, 100),
+                ("Tokens per day (approximate)", current.tokens_per_day, 1000, 100_000),
+            )
+            for column, (label, value, step, suggested) in zip(st.columns(2), fields, strict=True):
+                off = column.checkbox(
+                    f"{label}: {unset}", value=value is None, key=f"{form}-{owner}-{step}-off"
+                )
+                number = column.number_input(
+                    label,
+                    key=f"{form}-{owner}-{step}",
+                    min_value=0,
+                    max_value=MAX_LIMIT,
+                    value=suggested if value is None else value,
+                    step=step,
+                )
+                chosen.append(None if off else int(number))
+            if st.form_submit_button(submit):
+                return Limits(*chosen)
+        return None
+
+    def record_quota_change(before: Limits, chosen: Limits, unset: str, **subject: str) -> None:
+        def change(name: str, old: int | None, new: int | None) -> str:
+            return f"{name} {limit_text(old, unset=unset)} → {limit_text(new, unset=unset)}"
+
+        audit.record(
+            engine,
+            actor_id=admin.id,
+            action=audit.QUOTA_CHANGED,
+            detail=("" if subject else "default: ")
+            + change("messages", before.messages_per_day, chosen.messages_per_day)
+            + ", "
+            + change("tokens", before.tokens_per_day, chosen.tokens_per_day),
+            **subject,
+        )
+
+    st.subheader("Default, for every user without limits of their own")
+    before = default_limits(engine)
+    chosen = limits_form("default_quota", before, unset="no limit", submit="Save default")
+    if chosen is not None:
+        try:
+            set_default_limits(engine, chosen)
+        except InvalidLimit as error:
+            st.error(str(error))
+        else:
+            record_quota_change(before, chosen, "none")
+            st.session_state[QUOTA_NOTICE_KEY] = "Default quota saved."
+            st.rerun()
+
+    st.subheader("One user's own limits")
+    quota_name = st.text_input("Username", key="quota_user")
+    target = find_account(engine, username=quota_name.strip().lower()) if quota_name else None
+    if quota_name and target is None:
+        st.error("No such user.")
+    if target is not None:
+        status = todays_use(engine, [target.id])[target.id]
+        st.caption(
+            f"{target.username} today: "
+            f"{used_of(status.messages_used, status.limits.messages_per_day)} messages, about "
+            f"{used_of(status.tokens_used, status.limits.tokens_per_day)} tokens."
+        )
+        before = own_limits(engine, target.id)
+        chosen = limits_form(
+            "user_quota",
+            before,
+            unset="the default",
+            submit="Save for this user",
+            owner=target.id,
+        )
+        if chosen is not None:
+            try:
+                set_own_limits(engine, target.id, chosen)
+            except InvalidLimit as error:
+                st.error(str(error))
+            else:
+                record_quota_change(before, chosen, "default", subject_user_id=target.id)
+                st.session_state[QUOTA_NOTICE_KEY] = f"Quota saved for {target.username}."
+                st.rerun()
+    if notice := st.session_state.pop(QUOTA_NOTICE_KEY, None):
+        st.success(notice)
 
 with retention_tab:
     days = retention_days(engine)

@@ -14,7 +14,7 @@ from memory import (
     StoreUnavailable,
     stream_reply,
 )
-from memory.chain import AnswerCutOff
+from memory.chain import AnswerCutOff, TurnCost
 from memory.errors import MessageNotFound
 from ui.answering import (
     QUESTION_KEY,
@@ -31,6 +31,16 @@ from ui.conversation import (
     show_conversation,
     take_edit_request,
 )
+from ui.quota import (
+    QuestionRefused,
+    admit,
+    give_back,
+    give_back_unsent,
+    hand_to_answer,
+    settle,
+    show_quota_left,
+    show_refusal,
+)
 from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import current_session_id, drafts, move_chat, render_session_sidebar, start_new_chat
 from ui.temporary_chat import in_temporary_chat, show_temporary_chat
@@ -38,10 +48,12 @@ from ui.text import DATABASE_DOWN, plain
 from ui.titles import answer_streaming, ask_for_title, watch_for_title
 
 account = current_account()
+give_back_unsent()
 store = chat_store()
 temporary = in_temporary_chat()
 session_id = None if temporary else current_session_id()
-render_session_sidebar(store, account, session_id, zone=zone_named(st.context.timezone))
+zone = zone_named(st.context.timezone)
+render_session_sidebar(store, account, session_id, zone=zone)
 
 try:
     choice, _ = chat_model()
@@ -50,8 +62,9 @@ except ModelError as error:
     choice, model_problem = None, error.user_message
 with st.sidebar:
     st.caption(f"Model: {choice.label}" if choice else "Model: unavailable")
+    show_quota_left(account, zone=zone)
 if temporary:
-    show_temporary_chat(account, model_problem=model_problem)
+    show_temporary_chat(account, model_problem=model_problem, zone=zone)
     st.stop()
 assert session_id is not None
 
@@ -124,18 +137,23 @@ still_answering = not wait_for_stopped_answer()
 # An edited question is stored first, as a new branch: the chat below is then drawn along it
 # and ends with the new question, whose answer streams under it.
 full = summary is not None and summary.message_count + 2 > store.max_messages_per_chat
-edited_turn, edit_failure = None, None
+edited_turn, edit_failure, reservation = None, None, None
 edit = take_edit_request(session_id) if summary is not None else None
 if edit is not None and model_problem:
     edit_failure = model_problem
 elif edit is not None:
     try:
+        reservation = admit(account, edit[1], ability=ability, zone=zone)
         edited_turn = store.edit_question(account.id, session_id, *edit)
         reset_view(session_id)
+    except QuestionRefused as refusal:
+        edit_failure = refusal.sentence
     except (InvalidContent, MessageNotFound, SessionNotFound) as error:
         edit_failure = str(error)
     except StoreUnavailable:
         edit_failure = DATABASE_DOWN
+    if edited_turn is None:
+        settle(reservation, TurnCost(), failed=True)  # it never reached the model
 if edit is not None and edit_failure:
     st.error(
         f"The edited message was not sent: {edit_failure.rstrip('.')}. Here it is to send again:"
@@ -183,6 +201,7 @@ retry = (
 
 if model_problem:
     st.error(model_problem)
+show_refusal()
 question = st.chat_input(
     f"Ask the {ability} assistant", key=QUESTION_KEY, disabled=model_problem is not None or full
 )
@@ -200,6 +219,14 @@ if question is not None and len(question) > MAX_CONTENT_CHARS:
 if question is not None or retry or edited_turn is not None:
     failure = None
     turn = edited_turn
+    if question is not None or retry:
+        # Counted before anything is stored or sent; a refused question goes back in the box.
+        try:
+            # Retry's own question is counted when its turn is settled: here the system line.
+            asked = question if question is not None else ""
+            reservation = admit(account, asked, ability=ability, zone=zone)
+        except QuestionRefused as refusal:
+            give_back(refusal.sentence, question)
     if question is not None:
         with st.chat_message("user"):
             show_markdown(question)
@@ -214,11 +241,15 @@ if question is not None or retry or edited_turn is not None:
         failure = str(error)
     except StoreUnavailable:
         failure = DATABASE_DOWN
-    if turn is not None:
+    if turn is None:
+        settle(reservation, TurnCost(), failed=True)  # it never reached the model
+    else:
+        cost = TurnCost()
         with st.chat_message("assistant"), answering(), answer_streaming():
             stop = st.empty()
             stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
-            reply = stream_reply(chat_chain(), store, turn, ability=ability)
+            reply = stream_reply(chat_chain(), store, turn, ability=ability, cost=cost)
+            hand_to_answer(reservation)
             try:
                 stream_markdown(reply)
             except InvalidContent as error:
@@ -232,7 +263,11 @@ if question is not None or retry or edited_turn is not None:
             except Exception as error:  # the model's failure, explained; the question is stored
                 failure = f"{explain_model_error(error).user_message} Your message is saved: Retry."
             finally:
-                reply.close()  # on stop or rerun: stores what arrived as an interrupted answer
+                try:
+                    reply.close()  # on stop or rerun: stores what arrived as interrupted
+                finally:
+                    # Before any Streamlit call: a stopped run raises again at its next one.
+                    settle(reservation, cost, failed=failure is not None)
                 stop.empty()  # the answer has ended, however it ended
     if failure:
         st.error(failure)

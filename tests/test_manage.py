@@ -105,7 +105,7 @@ def test_help_documents_every_command(manage) -> None:
     run = manage("--help")
 
     assert run.status == 0
-    for command in ("create-user", "reset-password", "purge", "export", "import"):
+    for command in ("create-user", "reset-password", "purge", "export", "import", "import-users"):
         assert command in run.stdout
 
 
@@ -442,3 +442,81 @@ def test_two_different_passwords_on_the_terminal_change_nothing(
         timeout=120,
     )
     assert probe.returncode == 1 and "no account is named 'ada'" in probe.stderr
+
+
+# import-users --------------------------------------------------------------------------------
+
+ACCOUNTS_CSV = "username,display_name,role\nada,Ada,user\nbob,Bob,user\n"
+
+
+def test_import_users_creates_the_accounts_and_writes_their_passwords_once(
+    manage, engine: Engine, tmp_path: Path
+) -> None:
+    _create(manage, "root", "--admin")
+    source = tmp_path / "accounts.csv"
+    source.write_text(ACCOUNTS_CSV, encoding="utf-8")
+    output = tmp_path / "passwords.csv"
+
+    run = manage("import-users", str(source), "--output", str(output))
+
+    assert run.status == 0, run.stderr
+    assert _one_line(run.stdout) == f"created 2 accounts; their temporary passwords are in {output}"
+    assert output.stat().st_mode & 0o777 == 0o600
+    rows = [line.split(",") for line in output.read_text().strip().splitlines()]
+    assert [row[0] for row in rows] == ["username", "ada", "bob"]
+    for username, _, _, password, _ in rows[1:]:
+        signed_in = authenticate(engine, username=username, password=password).account
+        assert signed_in is not None and signed_in.must_choose_password
+    created = audit.list_events(engine, action=audit.USER_CREATED)
+    assert [event.detail for event in created[:2]] == ["cli", "cli"]
+
+    again = manage("import-users", str(source), "--output", str(tmp_path / "other.csv"))
+    assert again.status == 1
+    assert _one_line(again.stderr).startswith(
+        "error: nothing was imported: line 2: the username 'ada' is taken; line 3:"
+    )
+    assert not (tmp_path / "other.csv").exists()
+
+
+def test_import_users_reads_stdin_and_prints_the_passwords_as_csv(manage, engine: Engine) -> None:
+    _create(manage, "root", "--admin")
+
+    run = manage("import-users", "-", stdin=ACCOUNTS_CSV)
+
+    assert run.status == 0, run.stderr
+    assert run.stdout.splitlines()[0] == (
+        "username,display_name,role,temporary_password,expires_at_utc"
+    )
+    assert len(run.stdout.splitlines()) == 3
+    assert _one_line(run.stderr) == (
+        "created 2 accounts; their temporary passwords are in the CSV above"
+    )
+
+
+def test_import_users_with_a_bad_line_creates_nothing_and_names_the_line(
+    manage, engine: Engine, tmp_path: Path
+) -> None:
+    _create(manage, "root", "--admin")
+
+    run = manage("import-users", "-", stdin="username,role\nada,user\nbob,owner\n")
+
+    assert run.status == 1 and run.stdout == ""
+    assert _one_line(run.stderr) == (
+        "error: nothing was imported: line 3: role must be one of admin, user, got 'owner'"
+    )
+    assert find_account(engine, username="ada") is None
+
+
+def test_import_users_refuses_an_existing_output_file_before_creating_anything(
+    manage, engine: Engine, tmp_path: Path
+) -> None:
+    _create(manage, "root", "--admin")
+    output = tmp_path / "passwords.csv"
+    output.write_text("keep me")
+
+    run = manage("import-users", "-", "--output", str(output), stdin=ACCOUNTS_CSV)
+
+    assert run.status == 1
+    assert "exists: name a new file" in run.stderr
+    assert output.read_text() == "keep me"
+    assert find_account(engine, username="ada") is None

@@ -8,12 +8,14 @@ export or admin view."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 import streamlit as st
 
 from accounts import Account
 from llm import explain_model_error
 from memory import DEFAULT_ABILITY, MAX_CONTENT_CHARS, InvalidContent, SessionNotFound
-from memory.chain import AnswerCutOff
+from memory.chain import AnswerCutOff, TurnCost
 from memory.temporary import TemporaryChat, stream_temporary_reply
 from ui.answering import (
     QUESTION_KEY,
@@ -22,6 +24,7 @@ from ui.answering import (
     stream_markdown,
     wait_for_stopped_answer,
 )
+from ui.quota import QuestionRefused, admit, give_back, hand_to_answer, settle, show_refusal
 from ui.resources import temporary_chain, temporary_chats
 from ui.text import plain
 
@@ -61,7 +64,7 @@ def _lease(account: Account) -> TemporaryChat:
     return lease
 
 
-def show_temporary_chat(account: Account, *, model_problem: str | None) -> None:
+def show_temporary_chat(account: Account, *, model_problem: str | None, zone: tzinfo) -> None:
     """The temporary chat's page: its notice, its messages, the chat box and the answer."""
     st.title("Temporary chat")
     st.info(NOT_SAVED, icon=":material/visibility_off:")
@@ -87,6 +90,7 @@ def show_temporary_chat(account: Account, *, model_problem: str | None) -> None:
         st.info("This message has no answer yet: send it again to answer it.")
     if model_problem:
         st.error(model_problem)
+    show_refusal()
     question = st.chat_input(
         f"Ask the {ability} assistant (not saved)",
         key=QUESTION_KEY,
@@ -101,19 +105,27 @@ def show_temporary_chat(account: Account, *, model_problem: str | None) -> None:
         )
         st.code(question, language=None)
         return
+    # A temporary chat's answers cost what a stored chat's do: counted the same way.
+    try:
+        reservation = admit(account, question, ability=ability, zone=zone)
+    except QuestionRefused as refusal:
+        give_back(refusal.sentence, question)
     with st.chat_message("user"):
         show_markdown(question)
     failure = None
+    cost = TurnCost()
     try:
         reply = stream_temporary_reply(
-            temporary_chain(), temporary_chats(), lease, question, ability=ability
+            temporary_chain(), temporary_chats(), lease, question, ability=ability, cost=cost
         )
     except (InvalidContent, SessionNotFound) as error:
+        settle(reservation, cost, failed=True)
         st.error(plain(str(error)))
         return
     with st.chat_message("assistant"), answering():
         stop = st.empty()
         stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
+        hand_to_answer(reservation)
         try:
             stream_markdown(reply)
         except AnswerCutOff as error:
@@ -121,7 +133,11 @@ def show_temporary_chat(account: Account, *, model_problem: str | None) -> None:
         except Exception as error:  # the model's failure, explained; the question is kept
             failure = f"{explain_model_error(error).user_message} Send it again to retry."
         finally:
-            reply.close()
+            try:
+                reply.close()
+            finally:
+                # Before any Streamlit call, as on the chat page: a stopped run raises at its next.
+                settle(reservation, cost, failed=failure is not None)
             stop.empty()
     if failure:
         st.error(failure)

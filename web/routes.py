@@ -58,6 +58,7 @@ NOTICES = {
     "signed-out": "You are signed out.",
     "signed-out-everywhere": "You are signed out on every device.",
     "password-changed": "Password changed. Sign in with the new password.",
+    "password-chosen": "Your password is set. Sign in with it.",
     "account-deleted": "Your account and all your chats are deleted.",
     "handover-failed": "That sign-in link has expired. Please sign in again.",
 }

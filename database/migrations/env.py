@@ -9,6 +9,7 @@ import accounts.models  # noqa: F401  (registers tables on Base.metadata for aut
 import audit.models  # noqa: F401
 import database.app_settings  # noqa: F401
 import memory.models  # noqa: F401
+import quotas.models  # noqa: F401
 from database import Base, get_engine, migrate
 
 config = context.config

@@ -12,6 +12,7 @@ import accounts.models
 from accounts import authenticate, create_account, start_sign_in
 from database import Base, get_engine, migrate, utcnow, write_transaction
 from database.engine import dispose_engine
+from database.migrate import downgrade
 from memory import ChatStore
 from memory.models import ChatMessage, ChatSession
 from tests.support.search_index import (
@@ -33,7 +34,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0009"
+HEAD = "0011"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -79,13 +80,15 @@ def test_0004_downgrades_to_0003_and_upgrades_again_keeping_failures(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
-    migrate(engine, "-5")  # 0005 to 0009 are tested on their own below
-    assert version(engine) == "0004"
-    assert login_failure_columns(engine) >= {"username", "client", "at"}
-    assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
+    # Written by today's code, then taken down to 0004 (the later revisions are tested on
+    # their own below): the rows 0004's downgrade must keep.
     account = create_account(engine, username="ada", password="correct horse battery")
     start_sign_in(engine, user_id=account.id, device="x", browser="b", lifetime=timedelta(days=1))
     authenticate(engine, username="ghost", password="wrong password", client="203.0.113.9", now=T0)
+    downgrade(engine, "0004")
+    assert version(engine) == "0004"
+    assert login_failure_columns(engine) >= {"username", "client", "at"}
+    assert "ix_login_failures_username_client_at" in login_failure_indexes(engine)
 
     migrate(engine, "-1")
     assert version(engine) == "0003"
@@ -274,7 +277,7 @@ def test_0005_indexes_messages_stored_at_0004_and_downgrades_to_0004_cleanly(
     store.finish_turn(turn, "The Java Virtual Machine.")
     assert found(store, "ada", "virtual") == ["s3"]
 
-    migrate(engine, "-5")
+    downgrade(engine, "0004")
     assert version(engine) == "0004"
     assert search_objects(engine) == set()
     with write_transaction(engine) as conn:  # no trigger left to trip over a 0004 delete
@@ -370,7 +373,7 @@ def test_0007_counts_each_words_chats_from_the_index_and_downgrades_to_0006(
     assert_index_matches_messages(engine)
     assert found(store, "ada", "plum") == ["s1"]
 
-    migrate(engine, "-3")  # 0009, 0008, then 0007
+    downgrade(engine, "0006")
     assert version(engine) == "0006"
     assert ("message_search_terms" in search_objects(engine)) == sqlite
     assert not {
@@ -423,7 +426,7 @@ def test_0008_lists_every_chat_with_its_first_words_title_and_downgrades_to_0007
     store.archive_session("ada", "s2")
     assert found(store, "ada", "fig") == ["s2"]
 
-    migrate(engine, "-2")  # 0009, then 0008
+    downgrade(engine, "0007")
     assert version(engine) == "0007"
     assert sidebar_index_columns(engine) == ["user_id", "updated_at", "session_id", "title"]
     columns = {c["name"] for c in inspect(engine).get_columns("chat_sessions")}
@@ -511,7 +514,7 @@ def test_0009_makes_every_chat_one_branch_and_downgrades_to_its_active_path(
     assert [m.content for m in store.load_messages("ada", "s1")][-2:] == ["ada Q2", "ada A2"]
     assert store.get_session("ada", "s1").message_count == 7
 
-    migrate(engine, "-1")
+    downgrade(engine, "0008")
     assert version(engine) == "0008"
     assert message_index_columns(engine) == ["user_id", "session_id", "turn", "id"]
     assert "on_path" not in {c["name"] for c in inspect(engine).get_columns("chat_messages")}
@@ -530,4 +533,52 @@ def test_0009_makes_every_chat_one_branch_and_downgrades_to_its_active_path(
 def test_the_memory_models_match_the_migrated_schema(engine: Engine) -> None:
     """Indexes included: the sidebar's index is declared in memory/models.py as 0006 makes it."""
     tables = {ChatSession.__tablename__, ChatMessage.__tablename__}
+    assert differences_from_the_models(engine, tables) == []
+
+
+def test_0011_adds_temporary_passwords_and_its_downgrade_loses_no_account_or_chat(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    engine = get_engine(database_url)
+    migrate(engine, "0010")
+    with write_transaction(engine) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, display_name, email, password_hash, role, "
+                "disabled, created_at, sessions_valid_after) VALUES ('u1', 'ada', 'Ada', '', "
+                "'x', 'admin', false, :now, :now)"
+            ),
+            {"now": T0},
+        )
+        # A row that refers to the account with ON DELETE CASCADE.
+        conn.execute(
+            text(
+                "INSERT INTO user_quotas (user_id, messages_per_day, updated_at) "
+                "VALUES ('u1', 5, :now)"
+            ),
+            {"now": T0},
+        )
+    ChatStore(engine).finish_turn(ChatStore(engine).begin_turn("u1", "s1", "hello"), "hi")
+
+    migrate(engine)
+    assert version(engine) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT password_expires_at FROM users")).scalar() is None
+
+    downgrade(engine, "0010")
+    # A plain DROP COLUMN: the users table is not rebuilt, so nothing that refers to an
+    # account is cascaded away with it.
+    assert "password_expires_at" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
+        assert conn.execute(text("SELECT messages_per_day FROM user_quotas")).scalar() == 5
+    assert [m.content for m in ChatStore(engine).load_messages("u1", "s1")] == ["hello", "hi"]
+    migrate(engine)
+    dispose_engine(database_url)
+
+
+def test_the_quota_models_match_the_migrated_schema(engine: Engine) -> None:
+    # With users, whose id their foreign keys name.
+    tables = {"user_quotas", "quota_use", "users"}
     assert differences_from_the_models(engine, tables) == []

@@ -27,7 +27,7 @@ from memory import (
     fit_history,
     stream_reply,
 )
-from memory.chain import ANSWER_RESERVE_TOKENS
+from memory.chain import ANSWER_RESERVE_TOKENS, TurnCost, question_tokens
 from memory.models import ChatMessage, ChatSession
 from tests.support.fake_chat import RecordingChatModel
 
@@ -551,3 +551,48 @@ def test_many_users_chatting_at_once_through_the_chain_lose_and_misplace_nothing
                 question = f"user{number} {session} {turn}"
                 expected += [("human", question, "complete"), ("ai", f"re: {question}", "complete")]
             assert stored(store, f"user{number}", session) == expected
+
+
+# What a turn costs, for quotas ---------------------------------------------------------------
+
+
+def test_a_streamed_turn_reports_its_prompt_and_answer_in_approximate_tokens(
+    store: ChatStore,
+) -> None:
+    fake = model("A first answer.", "The second answer, a little longer.")
+    chain = build_chain(fake, store)
+    consume(stream(chain, store, "s1", "What is jvm?"))
+    cost = TurnCost()
+    turn = store.begin_turn("user1", "s1", "And the heap?", ability="Java")
+    consume(stream_reply(chain, store, turn, ability="Java", cost=cost))
+    # The prompt as the model received it (system line, the kept history, the question),
+    # counted as the context budget counts it; the answer as it was stored.
+    assert cost.prompt_tokens == count_tokens_approximately(fake.prompts[-1])
+    assert cost.answer_tokens == count_tokens_approximately(
+        [AIMessage("The second answer, a little longer.")]
+    )
+    assert cost.tokens == cost.prompt_tokens + cost.answer_tokens
+    assert question_tokens("And the heap?", ability="Java") < cost.prompt_tokens
+
+
+def test_a_trimmed_prompt_is_costed_as_sent_not_as_stored(store: ChatStore) -> None:
+    fake = model()
+    chain = build_chain(fake, store, context_tokens=400)
+    for number in range(30):
+        consume(stream(chain, store, "s1", f"question {number} " + "padding " * 20))
+    cost = TurnCost()
+    turn = store.begin_turn("user1", "s1", "the last one", ability="Java")
+    consume(stream_reply(chain, store, turn, ability="Java", cost=cost))
+    assert len(fake.prompts[-1]) < 61
+    assert cost.prompt_tokens == count_tokens_approximately(fake.prompts[-1])
+    assert cost.prompt_tokens <= 400 - ANSWER_RESERVE_TOKENS
+
+
+def test_a_model_failing_before_its_first_word_costs_no_answer_tokens(store: ChatStore) -> None:
+    chain = build_chain(model(fail_after_words=0), store)
+    cost = TurnCost()
+    turn = store.begin_turn("user1", "s1", "hello", ability="Java")
+    with pytest.raises(ConnectionError):
+        consume(stream_reply(chain, store, turn, ability="Java", cost=cost))
+    assert cost.answer_tokens == 0
+    assert cost.prompt_tokens == question_tokens("hello", ability="Java")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+import accounts
 from database import write_transaction
 from database.app_settings import write_setting
 from memory import ChatStore, retention
@@ -21,6 +22,8 @@ from memory.retention import (
     retention_days,
     set_retention_days,
 )
+from quotas import Limits, admit_question, set_own_limits, todays_use
+from quotas.models import QuotaUse
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -115,6 +118,23 @@ def test_keep_forever_purges_nothing_and_still_records_the_run(store: ChatStore)
     assert counts == PurgeCounts(sessions=0, messages=0, at=NOW, cutoff=None)
     assert _remaining(store) == {("alice", "ancient")}
     assert last_purge(store.engine) == counts
+
+
+def test_every_purge_drops_quota_counts_older_than_yesterday(
+    store: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    ada = accounts.create_account(store.engine, username="ada", password="correct horse b")
+    set_own_limits(store.engine, ada.id, Limits(messages_per_day=9), now=NOW)
+    for days_ago in (0, 1, 2, 30):
+        admit_question(store.engine, ada.id, tokens=1, now=NOW - timedelta(days=days_ago))
+
+    purge_expired(store, now=NOW)  # keep forever: no chat goes, old counts still do
+
+    with store.engine.connect() as conn:
+        days = conn.scalars(select(QuotaUse.day).order_by(QuotaUse.day)).all()
+    assert days == [(NOW - timedelta(days=1)).date(), NOW.date()]
+    assert todays_use(store.engine, [ada.id], now=NOW)[ada.id].messages_used == 1
 
 
 def test_a_large_purge_runs_in_several_batches(

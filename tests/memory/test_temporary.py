@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from sqlalchemy import Engine, inspect, select, table, text
 
 import settings
-from memory.chain import AnswerCutOff, build_chain
+from memory.chain import AnswerCutOff, TurnCost, build_chain
 from memory.errors import ChatFull, InvalidContent, InvalidId, SessionNotFound
 from memory.store import DEFAULT_MAX_MESSAGES_PER_CHAT, ChatStore
 from memory.temporary import (
@@ -579,3 +580,14 @@ def test_a_temporary_chat_leaves_no_trace_in_any_table_or_file_while_a_stored_on
     # And nothing of the temporary chat's, anywhere.
     assert rows_holding(engine, temporary_marker) == []
     assert files_holding(folders, temporary_marker, skip=other_databases) == []
+
+
+def test_a_temporary_turn_reports_its_cost_as_a_stored_one_does(chats: TemporaryChats) -> None:
+    fake = model("A first answer.", "Second.")
+    chain = build_temporary_chain(fake, chats)
+    chat = chats.open("user1")
+    "".join(reply(chain, chats, chat, "What is jvm?"))
+    cost = TurnCost()
+    "".join(stream_temporary_reply(chain, chats, chat, "And the heap?", ability="Java", cost=cost))
+    assert cost.prompt_tokens == count_tokens_approximately(fake.prompts[-1])
+    assert cost.answer_tokens == count_tokens_approximately([AIMessage("Second.")])

@@ -14,6 +14,14 @@ from accounts import LOCKOUT_FAILURES, Account
 from memory import ChatStore
 from memory.export import export_user_json, import_user_json
 from memory.retention import retention_days
+from quotas import (
+    Limits,
+    admit_question,
+    default_limits,
+    limits_in_force,
+    own_limits,
+    set_default_limits,
+)
 from tests.pages.app_driver import (
     ADMIN_PAGE,
     MY_DATA_PAGE,
@@ -442,3 +450,89 @@ def test_a_reason_with_invisible_characters_is_stored_as_typed_and_shown_visibly
     assert audit_rows["Reason"].tolist()[0] == "⟨U+200B⟩support⟨U+3164⟩call"
     owner = go_to(signed_in("bob"), MY_DATA_PAGE)
     assert owner.dataframe[0].value["reason"].tolist() == ["⟨U+200B⟩support⟨U+3164⟩call"]
+
+
+# Quotas -------------------------------------------------------------------------------------
+
+
+def quota_fields(at: AppTest, form: str) -> tuple:
+    """The (no limit box, number) of messages, then of tokens, in one of the Quotas forms."""
+    boxes = [c for c in at.checkbox if c.form_id == form]
+    numbers = [n for n in at.number_input if n.form_id == form]
+    assert len(boxes) == len(numbers) == 2
+    return (boxes[0], numbers[0]), (boxes[1], numbers[1])
+
+
+def test_a_default_quota_is_saved_applies_to_everyone_and_is_audited(
+    store: ChatStore, db: Engine, ada: Account, bob: Account
+) -> None:
+    at = admin_page()
+    (no_messages_limit, messages), (no_tokens_limit, _) = quota_fields(at, "default_quota")
+    assert no_messages_limit.value and no_tokens_limit.value  # no limit until one is set
+
+    no_messages_limit.uncheck()
+    messages.set_value(20)
+    at = button(at, "Save default").click().run()
+
+    assert not at.exception
+    assert default_limits(db) == Limits(20, None)
+    assert limits_in_force(db, [bob.id]) == {bob.id: Limits(20, None)}
+    [changed] = events(db, audit.QUOTA_CHANGED)
+    assert (changed.actor_id, changed.subject_user_id, changed.detail) == (
+        ada.id,
+        None,
+        "default: messages none → 20, tokens none → none",
+    )
+    assert "Default quota saved." in [s.value for s in at.success]
+    (no_messages_limit, messages), (no_tokens_limit, _) = quota_fields(at, "default_quota")
+    assert (no_messages_limit.value, messages.value, no_tokens_limit.value) == (False, 20, True)
+
+
+def test_one_users_own_quota_is_saved_shown_against_use_and_audited(
+    store: ChatStore, db: Engine, ada: Account, bob: Account
+) -> None:
+    set_default_limits(db, Limits(messages_per_day=20))
+    admit_question(db, bob.id, tokens=40)
+    at = admin_page()
+    at = at.text_input(key="quota_user").input("bob").run()
+    assert any("bob today: 1 / 20 messages" in c.value for c in at.caption)
+
+    (default_messages, messages), (default_tokens, tokens) = quota_fields(at, "user_quota")
+    assert default_messages.value and default_tokens.value  # bob follows the default
+    default_messages.uncheck()
+    messages.set_value(5)
+    default_tokens.uncheck()
+    tokens.set_value(10_000)
+    at = button(at, "Save for this user").click().run()
+
+    assert own_limits(db, bob.id) == Limits(5, 10_000)
+    [changed] = events(db, audit.QUOTA_CHANGED)
+    assert (changed.actor_id, changed.subject_user_id, changed.detail) == (
+        ada.id,
+        bob.id,
+        "messages default → 5, tokens default → 10,000",
+    )
+    users = at.tabs[0].dataframe[0].value.set_index("username")
+    assert users.loc["bob", "messages today"] == "1 / 5"
+    assert users.loc["bob", "≈ tokens today"] == "40 / 10,000"
+    assert users.loc["ada", "messages today"] == "0 / 20"
+
+    # Ticked boxes put bob back on the default, which the audit log says too.
+    (default_messages, _), (default_tokens, _) = quota_fields(at, "user_quota")
+    default_messages.check()
+    default_tokens.check()
+    at = button(at, "Save for this user").click().run()
+    assert own_limits(db, bob.id) == Limits()
+    assert events(db, audit.QUOTA_CHANGED)[0].detail == (
+        "messages 5 → default, tokens 10,000 → default"
+    )
+
+
+def test_a_quota_for_an_unknown_user_changes_nothing(db: Engine, ada: Account) -> None:
+    at = admin_page()
+
+    at = at.text_input(key="quota_user").input("nobody").run()
+
+    assert "No such user." in errors(at)
+    assert [n for n in at.number_input if n.form_id == "user_quota"] == []
+    assert events(db, audit.QUOTA_CHANGED) == []
