@@ -23,7 +23,7 @@ import io
 import secrets
 import string
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -119,15 +119,23 @@ def new_temporary_password() -> str:
 
 
 def _header(row: list[str]) -> list[str] | RowProblem:
+    """The column of each cell of the first line; "" for an empty cell, as a spreadsheet
+    leaves after the last column."""
     names = [COLUMN_ALIASES.get(name.strip().lower(), name.strip().lower()) for name in row]
-    unknown = [name for name in names if name not in COLUMNS]
+    if len(names) == 1 and ";" in names[0]:
+        return RowProblem(
+            1,
+            "the columns must be separated by commas, not semicolons: in a spreadsheet, save "
+            'as "CSV UTF-8 (comma delimited)"',
+        )
+    unknown = [name for name in names if name and name not in COLUMNS]
     if unknown:
         return RowProblem(
             1,
             f"unknown column {unknown[0]!r}: the columns are {', '.join(COLUMNS)} "
             "(only username is required)",
         )
-    twice = [name for name in names if names.count(name) > 1]
+    twice = [name for name in names if name and names.count(name) > 1]
     if twice:
         return RowProblem(1, f"the column {twice[0]!r} appears twice")
     if "username" not in names:
@@ -135,12 +143,25 @@ def _header(row: list[str]) -> list[str] | RowProblem:
     return names
 
 
+def _records(
+    reader: Iterator[list[str]], line_of_last: Callable[[], int]
+) -> Iterator[tuple[int, list[str]]]:
+    """Each record with the line it starts on (a quoted cell may span several lines)."""
+    while True:
+        start = line_of_last() + 1
+        row = next(reader, None)
+        if row is None:
+            return
+        yield start, row
+
+
 def read_accounts_csv(text: str, *, engine: Engine | None = None) -> list[NewAccount]:
     """The rows of a CSV (a header line naming the columns, then one account per line), each
     checked on its own, against the others and, given `engine`, against the accounts there;
     ImportRefused naming every bad line if any is bad. A blank role is an ordinary user; a
     blank display name is the username."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    # strict: a quote left open is an error, not the rest of the file read as one cell.
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), strict=True)
     try:
         first = next(reader, None)
         if first is None:
@@ -151,20 +172,20 @@ def read_accounts_csv(text: str, *, engine: Engine | None = None) -> list[NewAcc
         accounts: list[NewAccount] = []
         problems: list[RowProblem] = []
         seen: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
+        for line, row in _records(reader, lambda: reader.line_num):
             if not any(cell.strip() for cell in row):
                 continue  # a blank line, as spreadsheets often leave at the end
             if len(accounts) + len(problems) >= MAX_ROWS:
                 raise ImportRefused(
                     [RowProblem(line, f"a file can hold at most {MAX_ROWS:,} accounts")]
                 )
-            if len(row) > len(header):
+            unnamed = [cell for column, cell in zip(header, row, strict=False) if not column]
+            if any(cell.strip() for cell in unnamed + row[len(header) :]):
                 problems.append(
-                    RowProblem(line, f"{len(row)} cells, but the header names {len(header)}")
+                    RowProblem(line, "a value in a column the first line does not name")
                 )
                 continue
-            cells = dict(zip(header, row, strict=False))
+            cells = {column: cell for column, cell in zip(header, row, strict=False) if column}
             try:
                 account = NewAccount(
                     line=line,
@@ -282,8 +303,7 @@ def import_accounts(
             conn,
             action=USER_CREATED,
             actor_id=actor_id,
-            subject_user_ids=[account.id for account in issued],
-            detail=detail,
+            events=[(account.id, f"{detail}: role={account.role}") for account in issued],
             now=now,
         )
     return issued

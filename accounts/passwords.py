@@ -43,6 +43,14 @@ def hash_password_at(password: str, *, rounds: int) -> str:
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=rounds)).decode()
 
 
+def hash_cost(password_hash: str) -> int:
+    """The bcrypt cost a hash was made at ($2b$12$... is 12); the configured cost if unreadable."""
+    try:
+        return int(password_hash.split("$")[2])
+    except (IndexError, ValueError):
+        return hash_rounds()
+
+
 def password_matches(password: str, password_hash: str) -> bool:
     """True if `password` matches the bcrypt `password_hash`; never raises on odd input."""
     encoded = _encode(password)

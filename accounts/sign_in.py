@@ -77,7 +77,12 @@ def authenticate(
         passwords.spend_a_check(password)
         return SignInResult(account=None, locked_until=attempt.locked_until)
     account, password_hash = entry
-    if not passwords.password_matches(password, password_hash) or account.disabled:
+    matches = passwords.password_matches(password, password_hash)
+    if passwords.hash_cost(password_hash) < passwords.hash_rounds():
+        # A temporary password's cheap hash (accounts/bulk_import.py) would answer at once: the
+        # full-cost check too, so such an account is not told apart from any other by timing.
+        passwords.spend_a_check(password)
+    if not matches or account.disabled:
         return SignInResult(account=None, locked_until=attempt.locked_until)
     if account.password_expires_at is not None and now >= account.password_expires_at:
         # Counted as a failure like any refusal; only someone who knows it learns it expired.

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Row, delete, select, update
+from sqlalchemy import ColumnElement, Engine, Row, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from accounts.errors import AccountError, AccountNotFound, AccountsUnavailable
@@ -258,7 +258,13 @@ def _find(
     query = (
         select(*ACCOUNT_COLUMNS, *_SIGN_IN_COLUMNS)
         .select_from(_sign_ins.join(_users, _users.c.id == _sign_ins.c.user_id))
-        .where(condition, _sign_ins.c.expires_at > now, _users.c.disabled.is_(False))
+        .where(
+            condition,
+            _sign_ins.c.expires_at > now,
+            _users.c.disabled.is_(False),
+            # A sign-in made with a temporary password ends when that password does.
+            or_(_users.c.password_expires_at.is_(None), _users.c.password_expires_at > now),
+        )
     )
     with engine.connect() as conn:
         row = conn.execute(query).first()

@@ -56,7 +56,7 @@ SIGNUP_DEFAULT = True
 LAST_ACTIVE_RESOLUTION = timedelta(minutes=1)
 MAX_PAGE = 1000
 TEMPORARY_PASSWORD_EXPIRED = (
-    "this temporary password has expired: ask your administrator for a new one"
+    "this temporary password has expired: ask your administrator to reset your password"
 )
 
 _users = User.__table__

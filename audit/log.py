@@ -223,16 +223,15 @@ def append_events(
     *,
     action: str,
     actor_id: str | None,
-    subject_user_ids: Sequence[str],
-    detail: str = "",
+    events: Sequence[tuple[str, str]],
     now: datetime | None = None,
 ) -> int:
-    """Within `conn`'s transaction, append one `action` event per subject (an operation on
-    many accounts at once, recorded with it or not at all); returns how many."""
+    """Within `conn`'s transaction, append one `action` event per (subject user id, detail) of
+    `events`: an operation on many accounts at once, recorded with it or not at all. Returns
+    how many."""
     if action not in ACTIONS or action == HISTORY_VIEWED:
         raise AuditError(f"audit action {action!r} cannot be recorded in bulk")
     actor_id = _check_text(actor_id, "actor id", MAX_ID_CHARS, optional=True)
-    detail = _check_text(detail, "detail", MAX_DETAIL_CHARS) or ""
     at = now or utcnow()
     rows = [
         {
@@ -242,9 +241,9 @@ def append_events(
             "subject_user_id": _check_text(subject, "subject user id", MAX_ID_CHARS),
             "session_id": None,
             "reason": "",
-            "detail": detail,
+            "detail": _check_text(detail, "detail", MAX_DETAIL_CHARS) or "",
         }
-        for subject in subject_user_ids
+        for subject, detail in events
     ]
     if rows:
         conn.execute(_log.insert(), rows)

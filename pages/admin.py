@@ -115,6 +115,9 @@ with users_tab:
                     if account.disabled
                     else "locked"
                     if account.locked_until and account.locked_until > dt.datetime.now(dt.UTC)
+                    else "temporary password expired"
+                    if account.must_choose_password
+                    and account.password_expires_at <= dt.datetime.now(dt.UTC)
                     else "temporary password"
                     if account.must_choose_password
                     else "active",
@@ -166,8 +169,9 @@ with users_tab:
 
     st.subheader("Create accounts from a CSV file")
     issued = st.session_state.get(ISSUED_KEY)
-    if issued is not None:
-        count, passwords = issued
+    # Only the admin who made them sees them, even if another signs in in this browser session.
+    if issued is not None and issued[0] == admin.id:
+        _, count, passwords = issued
         st.success(
             f"{count:,} accounts created. Download their temporary passwords now: they are "
             "shown only this once. Each must be replaced at its first sign-in."
@@ -197,6 +201,9 @@ with users_tab:
                 new_accounts = read_accounts_csv(upload.getvalue().decode("utf-8"), engine=engine)
                 with st.spinner(f"Creating {len(new_accounts):,} accounts…"):
                     created = import_accounts(engine, new_accounts, actor_id=admin.id)
+                    # Kept before the next Streamlit call: a click meanwhile stops this run
+                    # there, and the accounts exist already.
+                    st.session_state[ISSUED_KEY] = (admin.id, len(created), issued_csv(created))
             except UnicodeDecodeError:
                 st.error("Nothing was imported: the file is not UTF-8 text. Save it as CSV UTF-8.")
             except ImportRefused as error:
@@ -208,7 +215,6 @@ with users_tab:
                     hide_index=True,
                 )
             else:
-                st.session_state[ISSUED_KEY] = (len(created), issued_csv(created))
                 st.session_state[UPLOAD_KEY] = upload_round + 1
                 st.rerun()
 

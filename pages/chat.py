@@ -36,6 +36,7 @@ from ui.quota import (
     admit,
     give_back,
     give_back_unsent,
+    give_up,
     hand_to_answer,
     settle,
     show_quota_left,
@@ -153,7 +154,7 @@ elif edit is not None:
     except StoreUnavailable:
         edit_failure = DATABASE_DOWN
     if edited_turn is None:
-        settle(reservation, TurnCost(), failed=True)  # it never reached the model
+        give_up(reservation)  # it never reached the model
 if edit is not None and edit_failure:
     st.error(
         f"The edited message was not sent: {edit_failure.rstrip('.')}. Here it is to send again:"
@@ -242,7 +243,7 @@ if question is not None or retry or edited_turn is not None:
     except StoreUnavailable:
         failure = DATABASE_DOWN
     if turn is None:
-        settle(reservation, TurnCost(), failed=True)  # it never reached the model
+        give_up(reservation)  # it never reached the model
     else:
         cost = TurnCost()
         with st.chat_message("assistant"), answering(), answer_streaming():

@@ -468,7 +468,7 @@ def test_import_users_creates_the_accounts_and_writes_their_passwords_once(
         signed_in = authenticate(engine, username=username, password=password).account
         assert signed_in is not None and signed_in.must_choose_password
     created = audit.list_events(engine, action=audit.USER_CREATED)
-    assert [event.detail for event in created[:2]] == ["cli", "cli"]
+    assert [event.detail for event in created[:2]] == ["cli: role=user", "cli: role=user"]
 
     again = manage("import-users", str(source), "--output", str(tmp_path / "other.csv"))
     assert again.status == 1

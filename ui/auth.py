@@ -304,7 +304,9 @@ def _draw_sign_in(engine: Engine, authenticator: stauth.Authenticate, outcome: d
 def _explain_failed_sign_in(result: accounts.SignInResult) -> None:
     # The same words whether or not the username exists; the lockout applies to any username.
     if result.temporary_password_expired:
-        st.error("This temporary password has expired. Ask your administrator for a new one.")
+        st.error(
+            "This temporary password has expired. Ask your administrator to reset your password."
+        )
     elif result.locked_until is not None:
         minutes = max(1, round((result.locked_until - utcnow()).total_seconds() / 60))
         st.error(f"Too many failed sign-ins for this username. Try again in {minutes} minutes.")

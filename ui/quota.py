@@ -59,7 +59,7 @@ def _reset_time(moment: datetime, zone: tzinfo) -> str:
 def admit(account: Account, question: str, *, ability: str, zone: tzinfo) -> Reservation:
     """Count `question` on the user's quota for today, or raise QuestionRefused: then nothing
     was counted and the model must not be called. The question is pending until
-    `hand_to_answer`; `settle` or `give_back_unsent` end it otherwise."""
+    `hand_to_answer`; `give_up` or `give_back_unsent` end it otherwise."""
     try:
         reservation = admit_question(
             chat_store().engine, account.id, tokens=question_tokens(question, ability=ability)
@@ -113,14 +113,21 @@ def show_refusal() -> None:
     st.error(sentence, icon=":material/hourglass_top:")
 
 
+def give_up(reservation: Reservation | None) -> None:
+    """In a run that goes on: the counted question will not reach the model (it could not be
+    stored); give it back now."""
+    hand_to_answer(reservation)
+    settle(reservation, TurnCost(), failed=True)
+
+
 def settle(reservation: Reservation | None, cost: TurnCost, *, failed: bool) -> None:
     """After a turn: count what it really cost, or give its question back if the model never
     answered a word of it (it was never called, or it `failed` before its first word); a
     stopped answer counts what it used. No Streamlit call here: it runs in the `finally` of a
-    stopped run too. A failure here never hides the answer."""
+    stopped run too (Session State included: a stopped run raises at its next touch of it).
+    A failure here never hides the answer."""
     if reservation is None:
         return
-    hand_to_answer(reservation)
     # The prompt is costed when the chain hands it to the model: none, no model call.
     called = cost.prompt_tokens > 0
     answered = called and (not failed or cost.answer_tokens > 0)

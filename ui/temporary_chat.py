@@ -24,7 +24,15 @@ from ui.answering import (
     stream_markdown,
     wait_for_stopped_answer,
 )
-from ui.quota import QuestionRefused, admit, give_back, hand_to_answer, settle, show_refusal
+from ui.quota import (
+    QuestionRefused,
+    admit,
+    give_back,
+    give_up,
+    hand_to_answer,
+    settle,
+    show_refusal,
+)
 from ui.resources import temporary_chain, temporary_chats
 from ui.text import plain
 
@@ -119,7 +127,7 @@ def show_temporary_chat(account: Account, *, model_problem: str | None, zone: tz
             temporary_chain(), temporary_chats(), lease, question, ability=ability, cost=cost
         )
     except (InvalidContent, SessionNotFound) as error:
-        settle(reservation, cost, failed=True)
+        give_up(reservation)
         st.error(plain(str(error)))
         return
     with st.chat_message("assistant"), answering():

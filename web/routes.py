@@ -80,7 +80,8 @@ def _signed_in(request: Request) -> Account | None:
     if not token:
         return None
     found = accounts.find_sign_in(_store().engine, token=token)
-    return None if found is None else found[0]
+    # A temporary password opens the page to choose a password, and nothing else.
+    return None if found is None or found[0].must_choose_password else found[0]
 
 
 def _back_to(path: str) -> RedirectResponse:

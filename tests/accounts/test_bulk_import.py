@@ -19,6 +19,9 @@ from accounts import (
     count_accounts,
     create_account,
     find_account,
+    get_sign_in,
+    passwords,
+    start_sign_in,
 )
 from accounts.bulk_import import (
     MAX_ROWS,
@@ -68,7 +71,9 @@ def test_a_good_file_creates_every_account_with_a_temporary_password(engine: Eng
     # Each creation is in the audit log, by whom, with no password.
     created = audit.list_events(engine, action=audit.USER_CREATED)
     assert {event.subject_user_id for event in created} == {account.id for account in issued}
-    assert {(event.actor_id, event.detail) for event in created} == {(root.id, "bulk import")}
+    assert {(event.subject_user_id, event.actor_id, event.detail) for event in created} == {
+        (account.id, root.id, f"bulk import: role={account.role}") for account in issued
+    }
 
 
 def test_the_temporary_password_is_stored_only_as_a_hash(engine: Engine) -> None:
@@ -139,7 +144,7 @@ def test_replacing_the_temporary_password_makes_the_account_an_ordinary_one(
         ("username,colour\nbob,red\n", [(1, "unknown column 'colour'")]),
         ("display_name\nBob\n", [(1, "the first line must name the columns")]),
         ("username,email\nbob,not-an-address\n", [(2, "'not-an-address' is not an e-mail")]),
-        ("username\nbob,extra\n", [(2, "2 cells, but the header names 1")]),
+        ("username\nbob,extra\n", [(2, "a value in a column the first line does not name")]),
         ("", [(1, "the file is empty")]),
         ("username\n\n\n", [(1, "the file names no account")]),
     ],
@@ -244,3 +249,58 @@ def test_checked_against_the_database_every_bad_line_is_named_in_line_order(
         (2, "the username 'bob' is ta"),
         (3, "role must be one of admi"),
     ]
+
+
+def test_a_sign_in_made_with_a_temporary_password_ends_when_the_password_does(
+    engine: Engine,
+) -> None:
+    create_account(engine, username="root", password=PASSWORD)
+    [bob] = import_accounts(engine, read_accounts_csv("username\nbob\n"), actor_id=None, now=T0)
+    sign_in, _ = start_sign_in(
+        engine, user_id=bob.id, device="x", browser=None, lifetime=timedelta(days=30), now=T0
+    )
+    assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0 + timedelta(days=6)) is not None
+    assert get_sign_in(engine, sign_in_id=sign_in.id, now=T0 + timedelta(days=7)) is None
+
+
+def test_signing_in_with_a_cheap_temporary_hash_costs_a_full_check_too(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_account(engine, username="root", password=PASSWORD)
+    [bob] = import_accounts(engine, read_accounts_csv("username\nbob\n"), actor_id=None)
+    monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "5")  # above the temporary hash's cost, 4
+    spent: list[str] = []
+    monkeypatch.setattr(passwords, "spend_a_check", spent.append)
+
+    assert authenticate(engine, username="bob", password=bob.temporary_password).account
+    assert not authenticate(engine, username="bob", password="a wrong guess").account
+
+    # Right or wrong, the same full-cost check as for a name that has no account.
+    assert spent == [bob.temporary_password, "a wrong guess"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        # A quoted cell over two lines: the record is named by the line it starts on.
+        (
+            'username,display_name\nbob,"Bob\nthe Builder"\nBad Name,x\n',
+            [(2, "cannot contain control characters"), (4, "'Bad Name'")],
+        ),
+        ('username,display_name\nbob,"never closed\ncleo,Cleo\n', [(3, "not readable as CSV")]),
+        ("username;role\nbob;user\n", [(1, "the columns must be separated by commas")]),
+        ("username,role,\nbob,user,surprise\n", [(2, "a value in a column the first line")]),
+    ],
+)
+def test_spreadsheet_quirks_are_named_by_the_line_they_start_on(
+    text: str, problems: list[tuple[int, str]]
+) -> None:
+    found = refusal(text)
+    assert [line for line, _ in found] == [line for line, _ in problems]
+    for (_, reason), (_, expected) in zip(found, problems, strict=True):
+        assert expected in reason, reason
+
+
+def test_a_trailing_empty_column_and_blank_cells_are_ignored() -> None:
+    [bob] = read_accounts_csv("username,role,\nbob,user,\n")
+    assert (bob.line, bob.username, bob.role) == (2, "bob", "user")

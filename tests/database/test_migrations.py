@@ -563,15 +563,29 @@ def test_0011_adds_temporary_passwords_and_its_downgrade_loses_no_account_or_cha
 
     migrate(engine)
     assert version(engine) == HEAD
-    with engine.connect() as conn:
+    with write_transaction(engine) as conn:
         assert conn.execute(text("SELECT password_expires_at FROM users")).scalar() is None
+        # An account still on its temporary password.
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, display_name, email, password_hash, role, "
+                "disabled, created_at, sessions_valid_after, password_expires_at) VALUES "
+                "('u2', 'pupil', 'Pupil', '', 'x', 'user', false, :now, :now, :now)"
+            ),
+            {"now": T0},
+        )
 
     downgrade(engine, "0010")
     # A plain DROP COLUMN: the users table is not rebuilt, so nothing that refers to an
     # account is cascaded away with it.
     assert "password_expires_at" not in {c["name"] for c in inspect(engine).get_columns("users")}
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
+        users = conn.execute(text("SELECT username, disabled FROM users ORDER BY id")).all()
+        # Without the column its temporary password would become permanent: disabled instead.
+        assert [(name, bool(disabled)) for name, disabled in users] == [
+            ("ada", False),
+            ("pupil", True),
+        ]
         assert conn.execute(text("SELECT messages_per_day FROM user_quotas")).scalar() == 5
     assert [m.content for m in ChatStore(engine).load_messages("u1", "s1")] == ["hello", "hi"]
     migrate(engine)

@@ -42,7 +42,7 @@ def upload(at: AppTest, data: bytes, name: str = "class.csv") -> AppTest:
 
 def issued_passwords(at: AppTest) -> dict[str, str]:
     """username → temporary password, from what the download button offers."""
-    _, passwords = at.session_state[ISSUED_KEY]
+    _, _, passwords = at.session_state[ISSUED_KEY]
     return {
         row["username"]: row["temporary_password"] for row in csv.DictReader(io.StringIO(passwords))
     }
@@ -64,7 +64,9 @@ def test_an_admin_creates_accounts_from_a_csv_and_gets_their_passwords_once(
     assert all(password not in page_text(at) for password in passwords.values())
     assert find_account(db, username="pupil2").must_choose_password
     created = audit.list_events(db, action=audit.USER_CREATED)
-    assert {(event.actor_id, event.detail) for event in created} == {(ada.id, "bulk import")}
+    assert {(event.actor_id, event.detail) for event in created} == {
+        (ada.id, "bulk import: role=user")
+    }
 
     # Once the admin says they are saved, the passwords are gone from the page and the session.
     at = button(at, "I have saved them: forget them").click().run()
@@ -154,5 +156,5 @@ def test_an_expired_temporary_password_signs_nobody_in_and_says_why(
 
     assert at.session_state.get("account") is None
     assert errors(at) == [
-        "This temporary password has expired. Ask your administrator for a new one."
+        "This temporary password has expired. Ask your administrator to reset your password."
     ]

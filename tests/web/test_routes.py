@@ -275,3 +275,28 @@ def test_assets_never_set_the_browser_cookie_but_a_revalidated_page_does(
     revalidated = pages.get("/cached", headers={"Accept": "text/html,*/*"})
     assert revalidated.status_code == 304
     assert revalidated.headers["set-cookie"].startswith("chat_auth_browser=")
+
+
+def test_a_temporary_password_opens_no_file_until_it_is_replaced(
+    client: TestClient, app_database: Engine, ada: Account
+) -> None:
+    from accounts.bulk_import import import_accounts, read_accounts_csv
+
+    [pupil] = import_accounts(
+        app_database, read_accounts_csv("username,role\npupil,admin\n"), actor_id=ada.id
+    )
+    imported = accounts.find_account(app_database, username="pupil")
+    cookie = sign_in_cookie(client, app_database, imported)  # signed in, as the form would
+    client.cookies.set("chat_auth", cookie)
+
+    for path in ("/files/my-chats.json", "/files/users.csv", "/files/audit-log.csv"):
+        assert client.get(path).status_code == 403  # an admin, but not until a password is chosen
+
+    accounts.change_password(
+        app_database,
+        user_id=pupil.id,
+        current_password=pupil.temporary_password,
+        new_password="pupil's own password",
+    )
+    client.cookies.set("chat_auth", sign_in_cookie(client, app_database, imported))
+    assert client.get("/files/users.csv").status_code == 200

@@ -23,11 +23,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-# Plain ALTER TABLE on both engines: a batch operation would rebuild `users` on SQLite, and
-# dropping the old table would cascade to every row that references an account.
+# Plain ALTER TABLE on both engines (SQLite has DROP COLUMN since 3.35): a batch operation
+# would rebuild `users` on SQLite, and dropping the old table would cascade to every row that
+# references an account.
 def upgrade() -> None:
     op.add_column("users", sa.Column("password_expires_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
+    # Without the column a temporary password would become a permanent one, hashed at cost 4
+    # and never replaced: such accounts are disabled instead (an admin can enable them).
+    op.execute("UPDATE users SET disabled = TRUE WHERE password_expires_at IS NOT NULL")
     op.drop_column("users", "password_expires_at")
