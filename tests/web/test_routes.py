@@ -236,6 +236,14 @@ def test_the_tables_own_export_is_off() -> None:
     assert config["client"]["disableDataExport"] is True
 
 
+def test_an_error_message_links_to_no_other_host() -> None:
+    """Streamlit's error alert would offer Google and ChatGPT searches of the error's words
+    ("auto" shows them on localhost, where a single-machine install is served)."""
+    config = tomllib.loads((PROJECT_DIR / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorLinks"] is False
+    assert config["client"]["showErrorDetails"] == "none"
+
+
 def _page(request: Request) -> Response:
     return HTMLResponse("<p>page</p>")
 
