@@ -79,6 +79,19 @@ def answer_tokens(answer: str) -> int:
     return count_tokens_approximately([AIMessage(answer)]) if answer else 0
 
 
+# The configurable key under which a caller hands the chain the TurnCost to fill in.
+COST_KEY = "cost"
+
+
+def costed(window: PromptWindow, config: RunnableConfig) -> list[BaseMessage]:
+    """The window's messages, its tokens noted in the caller's TurnCost (if it gave one):
+    what both chains' history step returns as the model is about to be called."""
+    cost: TurnCost | None = config["configurable"].get(COST_KEY)
+    if cost is not None:
+        cost.prompt_tokens = window.tokens
+    return window.messages
+
+
 def fit_history(
     history: list[BaseMessage],
     *,
@@ -176,10 +189,7 @@ def build_chain(
             question=question,
             context_tokens=context_tokens,
         )
-        cost: TurnCost | None = config["configurable"].get("cost")
-        if cost is not None:
-            cost.prompt_tokens = window.tokens
-        return window.messages
+        return costed(window, config)
 
     def with_fitted_history(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return {**inputs, "history": open_turn_and_fit_history(inputs, config)}
@@ -314,24 +324,25 @@ def stream_reply(
             "user_id": turn.user_id,
             "session_id": turn.session_id,
             "turn": turn,
-            "cost": cost,
+            COST_KEY: cost,
         }
     }
 
     def store_answer(text: str, complete: bool) -> None:
-        if cost is not None:
-            cost.answer_tokens = answer_tokens(text)
         store.finish_turn(turn, text, status=COMPLETE if complete else INTERRUPTED)
 
     stream = chain.stream({"ability": ability, "input": turn.question}, config=config)
-    yield from answer_text(stream, store_answer)
+    yield from answer_text(stream, store_answer, cost)
 
 
-def answer_text(stream: Iterator[Any], keep: Callable[[str, bool], None]) -> Iterator[str]:
+def answer_text(
+    stream: Iterator[Any], keep: Callable[[str, bool], None], cost: TurnCost | None = None
+) -> Iterator[str]:
     """The text of a chain's streamed answer as it arrives. When the stream ends, however it
     ends, what arrived goes to `keep(text, complete)` (nothing, if nothing arrived of an
-    unfinished answer), then the model's stream is closed. A stream that ends without the
-    model's finish_reason is not complete, and raises AnswerCutOff once kept."""
+    unfinished answer), its tokens to `cost`, then the model's stream is closed. A stream that
+    ends without the model's finish_reason is not complete, and raises AnswerCutOff once
+    kept."""
     parts: list[str] = []
     length = 0
     finished = ended_by_model = False
@@ -359,6 +370,8 @@ def answer_text(stream: Iterator[Any], keep: Callable[[str, bool], None]) -> Ite
                 raise AnswerCutOff()
     finally:
         try:
+            if cost is not None:
+                cost.answer_tokens = answer_tokens("".join(parts))
             if finished or parts:
                 keep("".join(parts), finished)
         finally:

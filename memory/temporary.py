@@ -35,13 +35,14 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 
 import settings
 from memory.chain import (
+    COST_KEY,
     DEFAULT_CONTEXT_TOKENS,
     TurnCost,
     _ListenedAtTheRoot,
     _with_history,
     answer_text,
-    answer_tokens,
     build_prompt,
+    costed,
     fit_history,
     history_before,
 )
@@ -363,10 +364,7 @@ def build_temporary_chain(
             question=question,
             context_tokens=context_tokens,
         )
-        cost: TurnCost | None = config["configurable"].get("cost")
-        if cost is not None:
-            cost.prompt_tokens = window.tokens
-        return window.messages
+        return costed(window, config)
 
     def with_fitted_history(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         return {**inputs, "history": keep_question_and_fit_history(inputs, config)}
@@ -420,14 +418,12 @@ def _stream_answer(
             "user_id": chat.user_id,
             "session_id": chat.session_id,
             QUESTION_KEY: question,
-            "cost": cost,
+            COST_KEY: cost,
         }
     }
 
     def keep_answer(text: str, complete: bool) -> None:
-        if cost is not None:
-            cost.answer_tokens = answer_tokens(text)
         chats.add_answer(chat.user_id, chat.session_id, question, text, interrupted=not complete)
 
     stream = chain.stream({"ability": ability, "input": question.content}, config=config)
-    yield from answer_text(stream, keep_answer)
+    yield from answer_text(stream, keep_answer, cost)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 import accounts
-from accounts import AccountError
-from ui.auth import SIGN_IN_KEY, current_account, end_session, sign_out
+from ui.auth import SIGN_IN_KEY, current_account, sign_out
+from ui.password_form import new_password_form
 from ui.resources import chat_store
 from ui.text import plain
 
@@ -40,23 +40,11 @@ if st.button("Sign out everywhere", help="Ends every sign-in of this account, on
     sign_out(engine, account, everywhere=True)
 
 st.subheader("Change password")
-with st.form("change-password", clear_on_submit=True):
-    current = st.text_input("Current password", type="password")
-    new = st.text_input(
-        "New password", type="password", help=f"At least {accounts.MIN_PASSWORD_CHARS} characters."
-    )
-    repeat = st.text_input("Repeat the new password", type="password")
-    submitted = st.form_submit_button("Change password", type="primary")
-if submitted:
-    if new != repeat:
-        st.error("The two new passwords differ.")
-    else:
-        try:
-            accounts.change_password(
-                engine, user_id=account.id, current_password=current, new_password=new
-            )
-        except AccountError as error:
-            st.error(str(error))
-        else:
-            # Every sign-in of this user, this device's included, has ended with it.
-            end_session(account, "password-changed")
+new_password_form(
+    engine,
+    account,
+    form="change-password",
+    current_label="Current password",
+    submit_label="Change password",
+    notice="password-changed",
+)

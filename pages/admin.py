@@ -11,6 +11,7 @@ import streamlit as st
 
 import audit
 from accounts import (
+    Account,
     AccountError,
     count_accounts,
     find_account,
@@ -56,6 +57,15 @@ st.title("Admin")
 users_tab, histories_tab, audit_tab, usage_tab, quotas_tab, retention_tab = st.tabs(
     ["Users", "Stored histories", "Audit log", "Usage", "Quotas", "Retention"]
 )
+
+
+def account_named(label: str, *, key: str) -> Account | None:
+    """A username box; the account it names, or None (with "No such user." once one is typed)."""
+    name = st.text_input(label, key=key)
+    found = find_account(engine, username=name.strip().lower()) if name else None
+    if name and found is None:
+        st.error("No such user.")
+    return found
 
 
 def used_of(used: int, limit: int | None) -> str:
@@ -229,10 +239,7 @@ with users_tab:
 
 with histories_tab:
     st.write("Choose a user to see their sessions. Opening a history is recorded with your reason.")
-    owner_name = st.text_input("Owner's username", key="history_owner")
-    owner = find_account(engine, username=owner_name.strip().lower()) if owner_name else None
-    if owner_name and owner is None:
-        st.error("No such user.")
+    owner = account_named("Owner's username", key="history_owner")
     if owner is not None:
         # Every chat of theirs, pinned and archived ones too: only where it sits is shown.
         sessions = store.list_sessions(owner.id, limit=200, shelf=None)
@@ -432,10 +439,7 @@ with quotas_tab:
             st.rerun()
 
     st.subheader("One user's own limits")
-    quota_name = st.text_input("Username", key="quota_user")
-    target = find_account(engine, username=quota_name.strip().lower()) if quota_name else None
-    if quota_name and target is None:
-        st.error("No such user.")
+    target = account_named("Username", key="quota_user")
     if target is not None:
         status = todays_use(engine, [target.id])[target.id]
         st.caption(

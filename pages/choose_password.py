@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-import accounts
-from accounts import AccountError
-from ui.auth import current_account, end_session
+from ui.auth import current_account
+from ui.password_form import new_password_form
 from ui.resources import chat_store
 
 account = current_account()
@@ -22,25 +21,13 @@ if account.password_expires_at is not None:
     st.caption(
         f"The temporary password stops working at {account.password_expires_at:%Y-%m-%d %H:%M} UTC."
     )
-with st.form("choose-password", clear_on_submit=True):
-    temporary = st.text_input("Temporary password", type="password")
-    new = st.text_input(
-        "New password", type="password", help=f"At least {accounts.MIN_PASSWORD_CHARS} characters."
-    )
-    repeat = st.text_input("Repeat the new password", type="password")
-    submitted = st.form_submit_button("Set my password", type="primary")
-if submitted:
-    if new != repeat:
-        st.error("The two new passwords differ.")
-    elif new == temporary:
-        st.error("Choose a password of your own, not the temporary one.")
-    else:
-        try:
-            accounts.change_password(
-                engine, user_id=account.id, current_password=temporary, new_password=new
-            )
-        except AccountError as error:
-            st.error(str(error))
-        else:
-            # Every sign-in of this account has ended with the temporary password.
-            end_session(account, "password-chosen")
+new_password_form(
+    engine,
+    account,
+    form="choose-password",
+    current_label="Temporary password",
+    submit_label="Set my password",
+    # Every sign-in of this account ends with the temporary password.
+    notice="password-chosen",
+    same_refusal="Choose a password of your own, not the temporary one.",
+)

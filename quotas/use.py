@@ -54,10 +54,16 @@ class QuotaExceeded(QuotaError):
         self.alone = alone
         plural = "" if limit == 1 else "s"
         self.unit = f"message{plural}" if kind == "messages" else f"token{plural} (approximately)"
-        super().__init__(
-            f"You have used today's quota of {limit:,} {self.unit}. It resets at "
-            f"{resets_at:%Y-%m-%d %H:%M} UTC."
-        )
+        super().__init__(self.sentence(f"{resets_at:%Y-%m-%d %H:%M} UTC"))
+
+    def sentence(self, when: str) -> str:
+        """The refusal for a person, with `when` (the reset time as they read it) in it."""
+        if self.alone:
+            return (
+                f"This message alone is more than today's whole quota of {self.limit:,} "
+                f"{self.unit}. Shorten it, or wait until the quota resets at {when}."
+            )
+        return f"You have used today's quota of {self.limit:,} {self.unit}. It resets at {when}."
 
 
 @dataclass(frozen=True)
@@ -190,12 +196,16 @@ def set_own_limits(
         conn.execute(_user_quotas.update().where(_user_quotas.c.user_id == user_id).values(values))
 
 
+def _limits_in_force(conn: Connection, user_ids: Sequence[str]) -> dict[str, Limits]:
+    default = _default_limits(conn)
+    own = _own_limits(conn, user_ids)
+    return {user_id: _in_force(default, own.get(user_id)) for user_id in user_ids}
+
+
 def limits_in_force(engine: Engine, user_ids: Sequence[str]) -> dict[str, Limits]:
     """Each user's limits as applied: their own where set, the default elsewhere."""
     with engine.connect() as conn:
-        default = _default_limits(conn)
-        own = _own_limits(conn, user_ids)
-    return {user_id: _in_force(default, own.get(user_id)) for user_id in user_ids}
+        return _limits_in_force(conn, user_ids)
 
 
 def admit_question(
@@ -207,12 +217,12 @@ def admit_question(
     day = utc_day(now or utcnow())
     with engine.connect() as conn:
         # Read first: without limits nothing is written, and SQLite's write lock is not taken.
-        limits = _in_force(_default_limits(conn), _own_limits(conn, [user_id]).get(user_id))
+        limits = _limits_in_force(conn, [user_id])[user_id]
     if limits == Limits():
         return Reservation(user_id, day, 0, counted=False)
     with write_transaction(engine) as conn:
         # Read again under the write: a limit set meanwhile applies to this question.
-        limits = _in_force(_default_limits(conn), _own_limits(conn, [user_id]).get(user_id))
+        limits = _limits_in_force(conn, [user_id])[user_id]
         conn.execute(
             upsert_ignore(conn, _use).values(user_id=user_id, day=day, messages=0, tokens=0)
         )
@@ -286,8 +296,8 @@ def todays_use(
 ) -> dict[str, QuotaStatus]:
     """Each user's limits in force and what they used today (zeros for no use)."""
     day = utc_day(now or utcnow())
-    limits = limits_in_force(engine, user_ids)
     with engine.connect() as conn:
+        limits = _limits_in_force(conn, user_ids)
         rows = conn.execute(
             select(_use.c.user_id, _use.c.messages, _use.c.tokens).where(
                 _use.c.day == day, _use.c.user_id.in_(list(user_ids))

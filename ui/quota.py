@@ -65,15 +65,7 @@ def admit(account: Account, question: str, *, ability: str, zone: tzinfo) -> Res
             chat_store().engine, account.id, tokens=question_tokens(question, ability=ability)
         )
     except QuotaExceeded as error:
-        when = _reset_time(error.resets_at, zone)
-        if error.alone:
-            raise QuestionRefused(
-                f"This message alone is more than today's whole quota of {error.limit:,} "
-                f"{error.unit}. Shorten it, or wait until the quota resets at {when}."
-            ) from None
-        raise QuestionRefused(
-            f"You have used today's quota of {error.limit:,} {error.unit}. It resets at {when}."
-        ) from None
+        raise QuestionRefused(error.sentence(_reset_time(error.resets_at, zone))) from None
     except QuotasUnavailable:
         raise QuestionRefused(DATABASE_DOWN) from None
     st.session_state[PENDING_KEY] = reservation
