@@ -15,6 +15,7 @@ from web.lifespan import lifespan
 from web.routes import ROUTES
 from web.security import SECURITY_MIDDLEWARE
 from web.sign_in_cookies import BrowserCookieMiddleware
+from web.sso_routes import SSO_ROUTES
 
 # Before anything logs: no line of this process may carry a secret (logs.py).
 configure_logging()
@@ -26,7 +27,7 @@ configure_logging()
 PagesManager.uses_pages_directory = False
 app = st.App(
     "app.py",
-    routes=ROUTES,
+    routes=[*ROUTES, *SSO_ROUTES],
     # Outermost first: the security headers cover every response, the cookie's included.
     middleware=[*SECURITY_MIDDLEWARE, Middleware(BrowserCookieMiddleware)],
     lifespan=lifespan,

@@ -27,6 +27,15 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 | CONTENT_SECURITY_POLICY | on                                | "off" drops the CSP header (tests only)  |
 | PASSWORD_HASH_ROUNDS    | 12                                | bcrypt cost of stored password hashes    |
 | TEMPORARY_PASSWORD_DAYS | 7                                 | life of a bulk import's temporary passwords |
+| OIDC_CLIENT_ID          | (unset: no single sign-on)        | client id at the OpenID provider (sso/)  |
+| OIDC_CLIENT_SECRET      | (unset)                           | that client's secret                     |
+| OIDC_ISSUER             | (unset)                           | the provider's issuer URL                |
+| OIDC_METADATA_URL       | <issuer>/.well-known/openid-configuration | its discovery document      |
+| OIDC_SCOPES             | openid profile email              | scopes asked for                         |
+| OIDC_USERNAME_CLAIM     | preferred_username                | claim a new account's username comes from |
+| OIDC_PROVIDER_NAME      | single sign-on                    | "Sign in with ..." on the button         |
+| OIDC_REDIRECT_URL       | (this app's URL)/auth/sso/callback | the callback registered at the provider |
+| OIDC_TIMEOUT_SECONDS    | 10                                | per request to the provider              |
 | SECRETS_FILE            | .streamlit/secrets.toml           | where the secrets file is read from      |
 """
 

@@ -35,6 +35,7 @@ ACCOUNT_ERASED = "account_erased"
 USER_CREATED = "user_created"
 PASSWORD_RESET = "password_reset"
 QUOTA_CHANGED = "quota_changed"
+SIGN_IN_METHODS_CHANGED = "sign_in_methods_changed"
 ACTIONS: tuple[str, ...] = (
     HISTORY_VIEWED,
     USER_DISABLED,
@@ -48,6 +49,7 @@ ACTIONS: tuple[str, ...] = (
     USER_CREATED,
     PASSWORD_RESET,
     QUOTA_CHANGED,
+    SIGN_IN_METHODS_CHANGED,
 )
 
 MAX_ID_CHARS = 32

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
+from accounts.sign_ins import prune_sign_ins
 from database import utcnow, write_transaction
 from database.app_settings import read_setting, write_setting
 from database.outages import module_outages_raise
@@ -25,6 +26,7 @@ from memory.errors import StoreError, StoreUnavailable
 from memory.models import ChatSession
 from memory.store import ChatStore
 from quotas import prune_use
+from sso.flow import prune_logins
 
 RETENTION_DAYS_KEY = "retention_days"
 LAST_PURGE_KEY = "retention_last_purge"
@@ -125,6 +127,9 @@ def purge_expired(store: ChatStore, *, now: datetime | None = None) -> PurgeCoun
     # Quotas read only the current UTC day's counts; yesterday's stays for an answer that
     # began before midnight and is settled after it.
     prune_use(store.engine, before=now.astimezone(UTC).date() - timedelta(days=1))
+    # What signing in leaves behind: ended sign-ins, and trips to the provider never finished.
+    prune_sign_ins(store.engine, now=now)
+    prune_logins(store.engine, now=now)
     log.info("retention purge: %d sessions, %d messages (cutoff %s)", sessions, messages, cutoff)
     return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import accounts
+import sso
 from ui.auth import SIGN_IN_KEY, current_account, sign_out
 from ui.password_form import new_password_form
 from ui.resources import chat_store
@@ -39,12 +40,20 @@ for device in accounts.list_sign_ins(engine, user_id=account.id):
 if st.button("Sign out everywhere", help="Ends every sign-in of this account, on every device."):
     sign_out(engine, account, everywhere=True)
 
-st.subheader("Change password")
-new_password_form(
-    engine,
-    account,
-    form="change-password",
-    current_label="Current password",
-    submit_label="Change password",
-    notice="password-changed",
-)
+identities = sso.identities_of(engine, user_id=account.id)
+if identities:
+    st.subheader("How you sign in")
+    for identity in identities:
+        # The provider's address is configuration, not anyone's words; still plain text.
+        st.text(f"Single sign-on at {identity['issuer']}")
+    st.caption("Your password and sign-in security are managed by your organisation's provider.")
+else:
+    st.subheader("Change password")
+    new_password_form(
+        engine,
+        account,
+        form="change-password",
+        current_label="Current password",
+        submit_label="Change password",
+        notice="password-changed",
+    )

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import audit
+import sso
 from accounts import (
     Account,
     AccountError,
@@ -98,6 +99,7 @@ with users_tab:
     )
     usage = user_usage(store, user_ids=[account.id for account in accounts])
     today = todays_use(engine, [account.id for account in accounts])
+    through_provider = sso.users_with_identities(engine, [account.id for account in accounts])
     # The table's own export is off (config.toml): display names are typed by users, and
     # this CSV writes a formula in one as text.
     st.link_button("Download all users as CSV", USERS_CSV_PATH, icon=":material/download:")
@@ -108,6 +110,9 @@ with users_tab:
                     "username": account.username,
                     "name": account.display_name,
                     "role": account.role,
+                    "signs in with": "single sign-on"
+                    if account.id in through_provider
+                    else "password",
                     "created": account.created_at,
                     "last active": account.last_active_at,
                     "sessions": usage[account.id].sessions,
@@ -236,6 +241,33 @@ with users_tab:
             engine, actor_id=admin.id, action=audit.SIGNUP_TOGGLED, detail=f"enabled={wanted}"
         )
         st.rerun()
+
+    provider = sso.oidc_settings()
+    if provider is not None:
+        labels = {
+            sso.BOTH: f"Password or {provider.provider_name}",
+            sso.SSO: f"{provider.provider_name} only",
+            sso.PASSWORD: "Password only",
+        }
+        chosen = sso.stored_choice(engine)
+        choice = st.radio(
+            "How people sign in",
+            list(labels),
+            index=list(labels).index(chosen),
+            format_func=labels.__getitem__,
+            horizontal=True,
+            help="With single sign-on only, the password form and sign-up are gone from the "
+            "sign-in page. New accounts through the provider still need sign-up open.",
+        )
+        if choice != chosen:
+            sso.set_sign_in_methods(engine, choice)
+            audit.record(
+                engine,
+                actor_id=admin.id,
+                action=audit.SIGN_IN_METHODS_CHANGED,
+                detail=f"{chosen} → {choice}",
+            )
+            st.rerun()
 
 with histories_tab:
     st.write("Choose a user to see their sessions. Opening a history is recorded with your reason.")

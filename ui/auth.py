@@ -38,11 +38,13 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import accounts
 import settings
+import sso
 from accounts import Account, AccountError
 from database import utcnow
 from ui.temporary_chat import end_temporary_chat
-from web.routes import HANDOVER_PATH, NOTICES, SIGNED_OUT_PATH
+from web.routes import ERROR_NOTICES, HANDOVER_PATH, NOTICES, SIGNED_OUT_PATH
 from web.sign_in_cookies import auth_cookie_name, browser_cookie_name, sign_in_days
+from web.sso_routes import SSO_START_PATH
 
 log = logging.getLogger("app")
 
@@ -123,9 +125,11 @@ def _mark_signed_in(account: Account, sign_in_id: str) -> None:
 
 def require_account(engine: Engine) -> Account | None:
     """The signed-in, current account, or None when the sign-in page must be shown."""
-    # On every run: a bad cookie name or an unsafe key stops the app, signed in or not.
+    # On every run: a bad cookie name, an unsafe key or a half-configured provider stops the
+    # app, signed in or not.
     auth_cookie_name()
     settings.auth_cookie_key()
+    sso.oidc_settings()
     state = st.session_state
     sign_in_id = state.get(SIGN_IN_KEY)
     if sign_in_id:
@@ -246,31 +250,64 @@ def sign_in_page(engine: Engine) -> st.Page:
     """The only page a signed-out visitor can reach: sign in, or create an account."""
 
     def draw() -> None:
+        config = sso.oidc_settings()
+        methods = sso.sign_in_methods(engine, sso_configured=config is not None)
         outcome: dict[str, Any] = {}
-        authenticator = _authenticator(engine, outcome)
-        # `logout` makes the authenticator skip its own cookie, which this app never sets.
-        st.session_state["logout"] = True
-        _draw_sign_in(engine, authenticator, outcome)
+        authenticator = None
+        if methods.password:
+            authenticator = _authenticator(engine, outcome)
+            # `logout` makes the authenticator skip its own cookie, which this app never sets.
+            st.session_state["logout"] = True
+        _draw_sign_in(engine, authenticator, outcome, config if methods.sso else None)
 
     return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
 
-def _notice() -> str | None:
-    """The notice to show above the form: this session's own, or the one the sign-out route
-    sent the browser back with (only the app's own words, looked up by key)."""
-    return st.session_state.get(NOTICE_KEY) or NOTICES.get(st.query_params.get("notice", ""))
+def _show_notice() -> None:
+    """The notice above the form: this session's own, or the one a route of the app's own
+    sent the browser back with (only the app's own words, looked up by key). Kept until the
+    next sign-in: popped here, it would vanish on the rerun the cookie manager causes a moment
+    later, and the form below it would jump."""
+    own = st.session_state.get(NOTICE_KEY)
+    key = st.query_params.get("notice", "")
+    if own:
+        st.info(own)
+    elif key in ERROR_NOTICES:
+        st.error(NOTICES[key])
+    elif key in NOTICES:
+        st.info(NOTICES[key])
 
 
-def _draw_sign_in(engine: Engine, authenticator: stauth.Authenticate, outcome: dict) -> None:
+def _draw_single_sign_on(config: sso.OidcSettings, *, alone: bool) -> None:
+    """The button that sends this browser to the provider, by the app's own start route."""
+    name = config.provider_name
+    if st.button(
+        f"Sign in with {name}",
+        type="primary" if alone else "secondary",
+        icon=":material/key:",
+        width="stretch",
+    ):
+        _leave_page(
+            f"{SSO_START_PATH}?{urlencode({'next': _current_path()})}", f"Taking you to {name}…"
+        )
+
+
+def _draw_sign_in(
+    engine: Engine,
+    authenticator: stauth.Authenticate | None,
+    outcome: dict,
+    single_sign_on: sso.OidcSettings | None,
+) -> None:
     state = st.session_state
     _, column, _ = st.columns([1, 2, 1])
     with column:
         st.title("Chat")
-        # Kept until the next sign-in: popped here, it would vanish on the rerun the cookie
-        # manager causes a moment later, and the form below it would jump.
-        notice = _notice()
-        if notice:
-            st.info(notice)
+        _show_notice()
+        if single_sign_on is not None:
+            _draw_single_sign_on(single_sign_on, alone=authenticator is None)
+        if authenticator is None:
+            # Single sign-on only: no password form, no sign-up.
+            return
         first_account = accounts.count_accounts(engine) == 0
         can_sign_up = first_account or accounts.signup_enabled(engine)
         tabs = ["Sign in", "Create account"] if can_sign_up else ["Sign in"]

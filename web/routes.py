@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 import accounts
 import audit
 import settings
+import sso
 from accounts import Account
 from accounts.users import MAX_PAGE
 from audit.log import safe_cell
@@ -61,7 +62,29 @@ NOTICES = {
     "password-chosen": "Your password is set. Sign in with it.",
     "account-deleted": "Your account and all your chats are deleted.",
     "handover-failed": "That sign-in link has expired. Please sign in again.",
+    # Single sign-on refused (sso/errors.py names them): one sentence each, nothing stored.
+    "sso-unreachable": "The sign-in provider cannot be reached just now. Please try again soon.",
+    "sso-wrong-issuer": (
+        "Sign-in refused: the answer came from a provider other than the one this app trusts."
+    ),
+    "sso-bad-signature": "Sign-in refused: the provider's token does not carry its signature.",
+    "sso-expired": "Sign-in refused: the provider's token had expired. Check the clocks.",
+    "sso-not-yet-valid": "Sign-in refused: the provider's token is dated in the future.",
+    "sso-state": (
+        "That sign-in was already used, took too long, or began in another browser. "
+        "Please sign in again."
+    ),
+    "sso-nonce": "Sign-in refused: the provider's token belongs to another sign-in.",
+    "sso-declined": "The sign-in provider did not sign you in. Please try again.",
+    "sso-signup-closed": (
+        "You have no account here yet, and new accounts are closed. Ask your administrator."
+    ),
+    "sso-disabled": "This account is disabled. Ask your administrator.",
+    "sso-off": "Single sign-on is not enabled here.",
+    "sso-refused": "Sign-in refused.",
 }
+# Shown as errors, the rest as information.
+ERROR_NOTICES = frozenset(key for key in NOTICES if key.startswith("sso-"))
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -151,6 +174,14 @@ def my_chats_json(request: Request) -> Response:
     if account is None:
         return _refused()
     data = export_user_json(_store(), user_id=account.id)
+    # What this app stores of the user besides chats: how they sign in through a provider.
+    data["sign_in_identities"] = [
+        {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in row.items()
+        }
+        for row in sso.identities_of(_store().engine, user_id=account.id)
+    ]
     return _download(
         json.dumps(data, ensure_ascii=False, indent=2),
         filename="my-chats.json",

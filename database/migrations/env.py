@@ -10,6 +10,7 @@ import audit.models  # noqa: F401
 import database.app_settings  # noqa: F401
 import memory.models  # noqa: F401
 import quotas.models  # noqa: F401
+import sso.models  # noqa: F401
 from database import Base, get_engine, migrate
 
 config = context.config

@@ -72,9 +72,12 @@ class RunningApp:
             self.process.wait()
 
 
-def start_app(env: dict[str, str], log: Path, *, health_seconds: float = 90) -> RunningApp:
-    """`streamlit run server.py` with `env` on a free port, once it answers its health check."""
-    port = free_port()
+def start_app(
+    env: dict[str, str], log: Path, *, health_seconds: float = 90, port: int | None = None
+) -> RunningApp:
+    """`streamlit run server.py` with `env` on `port` (a free one unless told), once it answers
+    its health check."""
+    port = port or free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -116,6 +119,7 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
                 "CONTENT_SECURITY",
                 "FRAME_ANCESTORS",
                 "ALLOWED_ORIGINS",
+                "OIDC_",
             )
         )
     }
@@ -158,7 +162,7 @@ def cookie_key() -> str:
 
 @contextmanager
 def stub_app(
-    data_dir: Path, model_stub: str, cookie_key: str, **settings: str
+    data_dir: Path, model_stub: str, cookie_key: str, *, port: int | None = None, **settings: str
 ) -> Iterator[RunningApp]:
     """The app on a fresh SQLite database in `data_dir`, answered by the stub, with `settings`
     added to its environment; stopped afterwards."""
@@ -170,7 +174,7 @@ def stub_app(
         AUTH_COOKIE_KEY=cookie_key,
         **settings,
     )
-    running = start_app(env, data_dir / "app.log")
+    running = start_app(env, data_dir / "app.log", port=port)
     try:
         yield running
     finally:

@@ -34,7 +34,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0011"
+HEAD = "0012"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -596,3 +596,46 @@ def test_the_quota_models_match_the_migrated_schema(engine: Engine) -> None:
     # With users, whose id their foreign keys name.
     tables = {"user_quotas", "quota_use", "users"}
     assert differences_from_the_models(engine, tables) == []
+
+
+def test_the_single_sign_on_models_match_the_migrated_schema(engine: Engine) -> None:
+    tables = {"sso_identities", "sso_logins", "users"}
+    assert differences_from_the_models(engine, tables) == []
+
+
+def test_0012_downgrade_disables_accounts_that_only_the_provider_could_sign_in(
+    database_url: str,
+) -> None:
+    engine = get_engine(database_url)
+    migrate(engine)
+    with write_transaction(engine) as conn:
+        for user_id, name, password_hash in (("u1", "ada", "x"), ("u2", "sso-only", "")):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, display_name, email, password_hash, role, "
+                    "disabled, created_at, sessions_valid_after) VALUES (:id, :name, :name, '', "
+                    ":hash, 'user', false, :now, :now)"
+                ),
+                {"id": user_id, "name": name, "hash": password_hash, "now": T0},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO sso_identities (issuer, subject, user_id, email, created_at, "
+                    "last_sign_in_at) VALUES ('https://id.example', :id, :id, '', :now, :now)"
+                ),
+                {"id": user_id, "now": T0},
+            )
+    ChatStore(engine).finish_turn(ChatStore(engine).begin_turn("u2", "s1", "hello"), "hi")
+
+    downgrade(engine, "0011")
+    assert not {"sso_identities", "sso_logins"} & set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        users = conn.execute(text("SELECT username, disabled FROM users ORDER BY id")).all()
+    # Its chats stay; an admin can give it a password and enable it.
+    assert [(name, bool(disabled)) for name, disabled in users] == [
+        ("ada", False),
+        ("sso-only", True),
+    ]
+    assert [m.content for m in ChatStore(engine).load_messages("u2", "s1")] == ["hello", "hi"]
+    migrate(engine)
+    dispose_engine(database_url)

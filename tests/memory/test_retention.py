@@ -24,6 +24,7 @@ from memory.retention import (
 )
 from quotas import Limits, admit_question, set_own_limits, todays_use
 from quotas.models import QuotaUse
+from sso.models import PendingLogin
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -190,3 +191,40 @@ def test_a_purge_is_due_once_a_day_has_passed_since_the_last(store: ChatStore) -
 def test_a_naive_now_is_refused(store: ChatStore) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         purge_expired(store, now=datetime(2026, 1, 1))
+
+
+def test_every_purge_drops_expired_sign_ins_and_unfinished_single_sign_ons(
+    store: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    ada = accounts.create_account(store.engine, username="ada", password="correct horse b")
+    for days in (1, 30):
+        accounts.start_sign_in(
+            store.engine,
+            user_id=ada.id,
+            device="test",
+            browser="b" * 32,
+            lifetime=timedelta(days=days),
+            now=NOW - timedelta(days=2),
+        )
+    with write_transaction(store.engine) as conn:
+        for state, minutes in (("gone", -1), ("waiting", 5)):
+            conn.execute(
+                PendingLogin.__table__.insert().values(
+                    state_hash=state,
+                    nonce="n",
+                    code_verifier="v",
+                    browser_hash="b",
+                    redirect_uri="http://127.0.0.1/auth/sso/callback",
+                    next_path="/",
+                    expires_at=NOW + timedelta(minutes=minutes),
+                )
+            )
+
+    purge_expired(store, now=NOW)
+
+    assert [
+        s.expires_at for s in accounts.list_sign_ins(store.engine, user_id=ada.id, now=NOW)
+    ] == [NOW + timedelta(days=28)]
+    with store.engine.connect() as conn:
+        assert conn.scalars(select(PendingLogin.state_hash)).all() == ["waiting"]
