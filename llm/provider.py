@@ -82,8 +82,14 @@ class ModelChoice:
     local_ctx: int = DEFAULT_LOCAL_MODEL_CTX
 
     @property
+    def name(self) -> str:
+        """What every user is shown: the model's name, never where it is served from."""
+        return self.model
+
+    @property
     def label(self) -> str:
-        """What the page shows: "local: SmolLM2-135M-Instruct (llama.cpp)", "openai: gpt-4o-mini"."""
+        """What admins and the log are shown: "local: SmolLM2-135M-Instruct (llama.cpp)",
+        "openai: gpt-4o-mini", "vllm.internal:8000: llama-3"."""
         if self.mode == LOCAL:
             return f"local: {self.model} (llama.cpp)"
         if self.base_url is None:

@@ -25,6 +25,7 @@ from accounts import (
     unlock,
 )
 from accounts.bulk_import import ImportRefused, import_accounts, issued_csv, read_accounts_csv
+from llm import ModelError
 from memory.retention import last_purge, purge_expired, retention_days, set_retention_days
 from memory.stats import active_users_per_day, messages_per_day, user_usage
 from quotas import (
@@ -38,7 +39,7 @@ from quotas import (
     todays_use,
 )
 from ui.auth import require_admin
-from ui.resources import chat_store
+from ui.resources import chat_model, chat_store
 from ui.text import plain
 from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
@@ -400,6 +401,11 @@ with audit_tab:
     )
 
 with usage_tab:
+    try:
+        # Users see only the model's name; where it is served from is shown here.
+        st.caption(f"Model in use: {chat_model()[0].label}")
+    except ModelError as error:
+        st.caption(f"Model unavailable: {error.user_message}")
     per_day = pd.DataFrame(messages_per_day(store, days=30), columns=["day", "messages"])
     active = pd.DataFrame(active_users_per_day(store, days=30), columns=["day", "active users"])
     st.subheader("Messages per day (30 days)")

@@ -62,7 +62,8 @@ try:
 except ModelError as error:
     choice, model_problem = None, error.user_message
 with st.sidebar:
-    st.caption(f"Model: {choice.label}" if choice else "Model: unavailable")
+    # The server's address is the operator's business: the admin page shows it.
+    st.caption(f"Model: {choice.name}" if choice else "Model: unavailable")
     show_quota_left(account, zone=zone)
 if temporary:
     show_temporary_chat(account, model_problem=model_problem, zone=zone)

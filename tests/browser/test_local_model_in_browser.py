@@ -65,7 +65,7 @@ def test_a_question_gets_a_streamed_answer_from_the_local_smollm2_model(
 ) -> None:
     sign_up(page, local_app.url, "lena")
     sidebar = page.get_by_test_id("stSidebar")
-    expect(sidebar.get_by_text(re.compile(r"^Model: local: SmolLM2-135M-Instruct"))).to_be_visible()
+    expect(sidebar.get_by_text(re.compile(r"^Model: SmolLM2-135M-Instruct"))).to_be_visible()
 
     page.evaluate(WATCH_THE_ANSWER)
     box = page.get_by_test_id("stChatInputTextArea")

@@ -77,6 +77,8 @@ def test_api_key_base_url_and_model_in_secrets_file_select_the_provider(
     assert choice.model == "qwen2.5-7b"
     assert choice.timeout_seconds == 5
     assert choice.label == "models.internal:8000: qwen2.5-7b"
+    # Users are told the model, not where it is served from.
+    assert choice.name == "qwen2.5-7b"
 
 
 def test_environment_wins_over_the_secrets_file(

@@ -536,3 +536,14 @@ def test_a_quota_for_an_unknown_user_changes_nothing(db: Engine, ada: Account) -
     assert "No such user." in errors(at)
     assert [n for n in at.number_input if n.form_id == "user_quota"] == []
     assert events(db, audit.QUOTA_CHANGED) == []
+
+
+def test_users_see_the_models_name_and_only_admins_see_where_it_is_served(
+    ada: Account, bob: Account
+) -> None:
+    chat = signed_in("bob")
+    captions = [caption.value for caption in chat.sidebar.caption]
+    assert "Model: stub-echo" in captions
+    assert not any("127.0.0.1" in caption for caption in captions)
+    usage = admin_page()
+    assert any(caption.value.startswith("Model in use: 127.0.0.1:") for caption in usage.caption)
