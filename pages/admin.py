@@ -26,6 +26,7 @@ from accounts import (
 )
 from accounts.bulk_import import ImportRefused, import_accounts, issued_csv, read_accounts_csv
 from llm import ModelError
+from memory.export import ROLE_NAMES
 from memory.retention import last_purge, purge_expired, retention_days, set_retention_days
 from memory.stats import active_users_per_day, messages_per_day, user_usage
 from quotas import (
@@ -39,8 +40,10 @@ from quotas import (
     todays_use,
 )
 from ui.auth import require_admin
+from ui.chat_groups import zone_named
 from ui.resources import chat_model, chat_store
 from ui.text import plain
+from ui.words import ACTION_WORDS, TABLE_TIME_FORMAT, counted, sentence, when
 from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
 USERS_PER_PAGE = 50
@@ -54,6 +57,9 @@ QUOTA_NOTICE_KEY = "admin_quota_notice"
 admin = require_admin()
 store = chat_store()
 engine = store.engine
+# Times are shown in the admin's own zone, as the browser reports it.
+zone = zone_named(st.context.timezone)
+zone_name = getattr(zone, "key", "UTC")
 
 st.title("Admin")
 users_tab, histories_tab, audit_tab, usage_tab, quotas_tab, retention_tab = st.tabs(
@@ -143,8 +149,16 @@ with users_tab:
         ),
         hide_index=True,
         width="stretch",
+        column_config={
+            "created": st.column_config.DatetimeColumn(
+                format=TABLE_TIME_FORMAT, timezone=zone_name
+            ),
+            "last active": st.column_config.DatetimeColumn(
+                format=TABLE_TIME_FORMAT, timezone=zone_name
+            ),
+        },
     )
-    st.caption(f"{total:,} users")
+    st.caption(counted(total, "user"))
 
     st.subheader("Change an account")
     if notice := st.session_state.pop(NOTICE_KEY, None):
@@ -181,7 +195,7 @@ with users_tab:
                     st.session_state[NOTICE_KEY] = f"{action}: {target.username}"
                     st.rerun()
                 except AccountError as error:
-                    st.error(str(error))
+                    st.error(sentence(str(error)))
 
     st.subheader("Create accounts from a CSV file")
     issued = st.session_state.get(ISSUED_KEY)
@@ -282,32 +296,42 @@ with histories_tab:
             pd.DataFrame(
                 [
                     {
-                        "chat": audit.chat_handle(owner.id, summary.session_id),
-                        "created": summary.created_at,
-                        "updated": summary.updated_at,
+                        "started": summary.created_at,
+                        "last message": summary.updated_at,
                         "messages": summary.message_count,
                         "place": summary.shelf,
+                        "chat": audit.chat_handle(owner.id, summary.session_id),
                     }
                     for summary in sessions
                 ]
             ),
             hide_index=True,
             width="stretch",
+            column_config={
+                "started": st.column_config.DatetimeColumn(
+                    format=TABLE_TIME_FORMAT, timezone=zone_name
+                ),
+                "last message": st.column_config.DatetimeColumn(
+                    format=TABLE_TIME_FORMAT, timezone=zone_name
+                ),
+            },
         )
         with st.form("open_history"):
+            # By its dates and size: its title is the owner's words, shown once the reason is
+            # recorded.
             choice = st.selectbox(
-                "Session",
+                "Chat",
                 sessions,
                 format_func=lambda summary: (
-                    f"{audit.chat_handle(owner.id, summary.session_id)} · started "
-                    f"{summary.created_at:%Y-%m-%d %H:%M} UTC · {summary.message_count} messages"
+                    f"Started {when(summary.created_at, zone)} · last message "
+                    f"{when(summary.updated_at, zone)} · {counted(summary.message_count, 'message')}"
                 ),
             )
             reason = st.text_input("Reason for opening it (recorded, shown to the user)")
             opened = st.form_submit_button("Open read-only")
         if opened:
             if choice is None:
-                st.error("Choose a session.")
+                st.error("Choose a chat.")
             else:
                 try:
                     audit.record(
@@ -319,7 +343,7 @@ with histories_tab:
                         reason=reason,
                     )
                 except audit.AuditError as error:
-                    st.error(f"Nothing is shown: {error}.")
+                    st.error(f"Nothing is shown. {sentence(str(error))}")
                 else:
                     st.subheader(plain(choice.title or "New chat"))
                     st.caption(f"Assistant specialized in {plain(choice.ability)}")
@@ -328,7 +352,8 @@ with histories_tab:
                     stored = store.load_messages(owner.id, choice.session_id, every_version=True)
                     for message in stored:
                         st.markdown(
-                            f"**{message.role}** · {message.created_at:%Y-%m-%d %H:%M:%S} UTC"
+                            f"**{ROLE_NAMES.get(message.role, message.role)}** · "
+                            f"{when(message.created_at, zone)}"
                             + (" · interrupted" if message.status == "interrupted" else "")
                             + ("" if message.on_path else " · other version, not shown now")
                         )
@@ -336,7 +361,11 @@ with histories_tab:
 
 with audit_tab:
     filter_columns = st.columns(3)
-    action_filter = filter_columns[0].selectbox("Action", ["(all)", *audit.ACTIONS])
+    action_filter = filter_columns[0].selectbox(
+        "Action",
+        ["(all)", *audit.ACTIONS],
+        format_func=lambda action: ACTION_WORDS.get(action, "Every action"),
+    )
     since = filter_columns[1].date_input("From", value=None)
     until = filter_columns[2].date_input("Until", value=None)
     filters = {
@@ -359,9 +388,9 @@ with audit_tab:
         pd.DataFrame(
             [
                 {
-                    "Time (UTC)": event.at,
+                    "Time": event.at,
                     "Admin": name_of(event.actor_id),
-                    "Action": event.action,
+                    "Action": ACTION_WORDS[event.action],
                     "Owner": name_of(event.subject_user_id),
                     "Reason": audit.show_invisible(event.reason),
                     "Chat": (
@@ -379,9 +408,11 @@ with audit_tab:
         # Sized for what each column holds, so that the reason, the one free text, has the
         # room; an auto-sized grid gives it an equal share and cuts it off. The CSV has it all.
         column_config={
-            "Time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss", width=150),
+            "Time": st.column_config.DatetimeColumn(
+                format="D MMM YYYY, HH:mm:ss", timezone=zone_name, width=150
+            ),
             "Admin": st.column_config.TextColumn(width=90),
-            "Action": st.column_config.TextColumn(width=130),
+            "Action": st.column_config.TextColumn(width=170),
             "Owner": st.column_config.TextColumn(width=90),
             "Reason": st.column_config.TextColumn(width="large"),
             "Chat": st.column_config.TextColumn(width=100),
@@ -470,7 +501,7 @@ with quotas_tab:
         try:
             set_default_limits(engine, chosen)
         except InvalidLimit as error:
-            st.error(str(error))
+            st.error(sentence(str(error)))
         else:
             record_quota_change(before, chosen, "none")
             st.session_state[QUOTA_NOTICE_KEY] = "Default quota saved."
@@ -497,7 +528,7 @@ with quotas_tab:
             try:
                 set_own_limits(engine, target.id, chosen)
             except InvalidLimit as error:
-                st.error(str(error))
+                st.error(sentence(str(error)))
             else:
                 record_quota_change(before, chosen, "default", subject_user_id=target.id)
                 st.session_state[QUOTA_NOTICE_KEY] = f"Quota saved for {target.username}."
@@ -512,24 +543,26 @@ with retention_tab:
         "daily while the app runs, and by `python -m manage purge`."
     )
     st.metric("Policy", "keep forever" if days is None else f"{days} days")
-    with st.form("retention"):
-        keep_forever = st.checkbox("Keep forever", value=days is None)
-        new_days = st.number_input("Days", min_value=1, max_value=36500, value=days or 365)
-        if st.form_submit_button("Save policy"):
-            chosen = None if keep_forever else int(new_days)
-            set_retention_days(engine, days=chosen)
-            audit.record(
-                engine,
-                actor_id=admin.id,
-                action=audit.RETENTION_CHANGED,
-                detail="keep forever" if chosen is None else f"days={chosen}",
-            )
-            st.rerun()
+    # Not a form: the Days box must follow the Keep forever box as it is ticked.
+    keep_forever = st.checkbox("Keep forever", value=days is None, key="retention_forever")
+    new_days = st.number_input(
+        "Days", min_value=1, max_value=36500, value=days or 365, disabled=keep_forever
+    )
+    if st.button("Save policy"):
+        chosen = None if keep_forever else int(new_days)
+        set_retention_days(engine, days=chosen)
+        audit.record(
+            engine,
+            actor_id=admin.id,
+            action=audit.RETENTION_CHANGED,
+            detail="keep forever" if chosen is None else f"days={chosen}",
+        )
+        st.rerun()
     purge = last_purge(engine)
     if purge:
         st.caption(
-            f"Last purge {purge.at:%Y-%m-%d %H:%M} UTC: {purge.sessions} sessions and "
-            f"{purge.messages} messages removed."
+            f"Last purge {when(purge.at, zone)}: {counted(purge.sessions, 'chat')} and "
+            f"{counted(purge.messages, 'message')} removed."
         )
     else:
         st.caption("No purge has run yet.")
@@ -538,4 +571,6 @@ with retention_tab:
         audit.record_purge(
             engine, sessions=counts.sessions, messages=counts.messages, actor_id=admin.id
         )
-        st.success(f"Removed {counts.sessions} sessions and {counts.messages} messages.")
+        st.success(
+            f"Removed {counted(counts.sessions, 'chat')} and {counted(counts.messages, 'message')}."
+        )

@@ -12,6 +12,7 @@ from memory.erasure import delete_user_content
 from memory.export import import_limits, import_user_json, read_export_file
 from ui.auth import browser_token, client_address, current_account, end_session
 from ui.resources import chat_store, temporary_chats
+from ui.words import counted
 from web.routes import MY_CHATS_JSON_PATH, MY_CHATS_MARKDOWN_PATH
 
 account = current_account()
@@ -82,7 +83,7 @@ with st.form("import", clear_on_submit=True):
         except InvalidContent as error:
             st.error(f"Nothing was imported: {error}")
         else:
-            st.success(f"Imported {imported} chats.")
+            st.success(f"Imported {counted(imported, 'chat')}.")
 
 st.subheader("Delete my account")
 st.write(

@@ -191,7 +191,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
 
         # Without a reason: an error, and not a word of the chat anywhere on the page.
         click_and_settle(page, histories.get_by_role("button", name="Open read-only"))
-        expect(histories.get_by_text("Nothing is shown: give a reason")).to_be_visible()
+        expect(histories.get_by_text("Nothing is shown. Give a reason")).to_be_visible()
         expect(page.get_by_test_id("stText")).to_have_count(0)
         for text in (*QUESTIONS, *answers):
             expect(page.get_by_text(text)).to_have_count(0)
@@ -217,7 +217,7 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         views = [
             row
             for row in table_rows(audit_tab.get_by_test_id("stDataFrame"))
-            if row["Action"] == "history_viewed"
+            if row["Action"] == "Opened a chat"
         ]
         # One access, the one with the reason: the refused attempt showed and logged nothing.
         assert len(views) == 1

@@ -274,7 +274,7 @@ def test_an_edited_chat_is_exported_with_its_versions_and_imported_back_with_the
     settle(page)
     page.locator("input[type=file]").set_input_files(str(file))
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Imported 1 chats.")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Imported 1 chat.")).to_be_visible(timeout=30_000)
     page.goto(app.url)
     settle(page)
     chats = sidebar_chats(page)

@@ -167,7 +167,7 @@ def history_views(page: Page) -> list[dict[str, str]]:
     page.get_by_role("tab", name="Audit log").click()
     audit_tab = page.get_by_role("tabpanel", name="Audit log")
     rows = table_rows(audit_tab.get_by_test_id("stDataFrame"))
-    return [row for row in rows if row["Action"] == "history_viewed"]
+    return [row for row in rows if row["Action"] == "Opened a chat"]
 
 
 # 1 -----------------------------------------------------------------------------------------
@@ -180,17 +180,18 @@ def test_stored_histories_show_only_a_handle_dates_and_counts_until_a_reason_ope
     histories = open_stored_histories(page, app)
 
     [listed] = table_rows(histories.get_by_test_id("stDataFrame"))
-    assert set(listed) == {"chat", "created", "updated", "messages", "place"}, listed
+    assert set(listed) == {"chat", "started", "last message", "messages", "place"}, listed
     assert listed["place"] == "listed"
     assert listed["chat"] == owner_chat
     assert re.fullmatch(r"chat-[0-9a-f]{10}", listed["chat"])
-    for column in ("created", "updated"):
-        assert re.search(r"\d{4}-\d{2}-\d{2}", listed[column]), listed
+    for column in ("started", "last message"):
+        assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", listed[column]), listed
     assert listed["messages"] == "2"
-    # The session picker names the chat by the same handle.
-    expect(histories.get_by_role("combobox", name="Session")).to_have_value(
+    # The picker names the chat by its dates and size, in the admin's words.
+    expect(histories.get_by_role("combobox", name="Chat")).to_have_value(
         re.compile(
-            rf"^{owner_chat} · started \d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}} UTC · 2 messages$"
+            r"^Started \d{1,2} \w{3} \d{4}, \d{2}:\d{2} · last message "
+            r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2} · 2 messages$"
         )
     )
     check_no_secret_anywhere(page)

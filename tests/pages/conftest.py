@@ -27,7 +27,16 @@ from tests.pages.app_driver import PASSWORD, Downloads
 from tests.support.openai_stub import NORMAL, OpenAIStub
 
 # Settings a developer's shell or secrets file may carry: none of them may reach these tests.
-FOREIGN_SETTINGS = ("OPENAI_", "DATABASE_", "AUTH_", "CHAT_", "LOCAL_MODEL", "MODEL_", "DB_", "OIDC_")
+FOREIGN_SETTINGS = (
+    "OPENAI_",
+    "DATABASE_",
+    "AUTH_",
+    "CHAT_",
+    "LOCAL_MODEL",
+    "MODEL_",
+    "DB_",
+    "OIDC_",
+)
 
 
 @pytest.fixture(scope="session")

@@ -137,7 +137,7 @@ def test_opening_a_history_without_a_reason_is_refused_and_shows_no_message(
 
     at = open_history(at, "bob", reason="   ")
 
-    assert len(errors(at)) == 1 and errors(at)[0].startswith("Nothing is shown: give a reason")
+    assert len(errors(at)) == 1 and errors(at)[0].startswith("Nothing is shown. Give a reason")
     assert "hush-hush-1234" not in page_text(at)
     assert list(at.text) == []
     assert events(db, audit.HISTORY_VIEWED) == []
@@ -213,7 +213,7 @@ def test_opening_a_history_with_a_reason_shows_it_audits_it_and_tells_the_owner(
     )
     # The admin's audit tab lists it by name.
     audit_rows = at.tabs[2].dataframe[0].value
-    viewed = audit_rows[audit_rows["Action"] == audit.HISTORY_VIEWED]
+    viewed = audit_rows[audit_rows["Action"] == "Opened a chat"]
     assert viewed[["Admin", "Owner", "Chat", "Reason"]].values.tolist() == [
         ["ada", "bob", audit.chat_handle(bob.id, session_id), "bob asked for help by mail"]
     ]
@@ -237,7 +237,7 @@ def test_a_user_without_chats_shows_an_empty_list_and_nothing_opens(
 
     at = open_history(at, "bob", reason="checking")
 
-    assert errors(at) == ["Choose a session."]
+    assert errors(at) == ["Choose a chat."]
     assert events(db, audit.HISTORY_VIEWED) == []
 
 
@@ -394,9 +394,12 @@ def test_a_retention_policy_is_saved_and_purge_now_applies_it_both_audited(
     at = admin_page()
     assert [m.value for m in at.metric] == ["keep forever"]
 
-    [keep_forever] = [c for c in at.checkbox if c.form_id == "retention"]
-    keep_forever.uncheck()
-    [days] = [n for n in at.number_input if n.form_id == "retention"]
+    [days] = [n for n in at.number_input if n.label == "Days"]
+    # While "Keep forever" is ticked, the number of days means nothing and cannot be typed.
+    assert days.disabled
+    at = at.checkbox(key="retention_forever").uncheck().run()
+    [days] = [n for n in at.number_input if n.label == "Days"]
+    assert not days.disabled
     days.set_value(30)
     at = button(at, "Save policy").click().run()
 
@@ -407,7 +410,7 @@ def test_a_retention_policy_is_saved_and_purge_now_applies_it_both_audited(
 
     at = button(at, "Purge now").click().run()
 
-    assert [s.value for s in at.success] == ["Removed 1 sessions and 2 messages."]
+    assert [s.value for s in at.success] == ["Removed 1 chat and 2 messages."]
     assert {s.session_id for s in store.list_sessions(bob.id)} == {recent}
     purges = [e for e in events(db, audit.RETENTION_PURGED) if e.actor_id == ada.id]
     assert [e.detail for e in purges] == ["sessions=1 messages=2"]

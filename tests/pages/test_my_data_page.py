@@ -97,7 +97,7 @@ def test_an_exported_file_imports_into_another_account_as_theirs(
     at.get("file_uploader")[0].upload("my-chats.json", exported, "application/json")
     at = button(at, "Import").click().run()
 
-    assert [s.value for s in at.success] == ["Imported 1 chats."]
+    assert [s.value for s in at.success] == ["Imported 1 chat."]
     [summary] = store.list_sessions(cleo.id)
     assert [(m.role, m.content) for m in store.load_messages(cleo.id, summary.session_id)] == [
         ("human", "What is jvm?"),
