@@ -19,8 +19,8 @@ import settings
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 # Settings whose values are secrets, and settings that are URLs which may carry some.
-SECRET_SETTINGS = ("OPENAI_API_KEY", "AUTH_COOKIE_KEY")
-URL_SETTINGS = ("OPENAI_BASE_URL", "DATABASE_URL")
+SECRET_SETTINGS = ("OPENAI_API_KEY", "AUTH_COOKIE_KEY", "OIDC_CLIENT_SECRET")
+URL_SETTINGS = ("OPENAI_BASE_URL", "DATABASE_URL", "OIDC_METADATA_URL")
 QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3")
 # scheme://user:password@ and ?query (up to whitespace or a closing quote) in any text.
 _USER_INFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]*@")

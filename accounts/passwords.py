@@ -61,7 +61,10 @@ def password_matches(password: str, password_hash: str) -> bool:
     try:
         return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
     except ValueError:
-        # A malformed stored hash: nobody can sign in with it.
+        # No usable hash (an account that signs in through a provider has none): nobody signs
+        # in with it, after the time a real check takes, so timing does not tell such
+        # accounts apart.
+        bcrypt.checkpw(b"x", _dummy_hash())
         return False
 
 

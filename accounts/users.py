@@ -222,6 +222,13 @@ def get_account(engine: Engine, *, user_id: str) -> Account | None:
     return None if row is None else account_from_row(row)
 
 
+def has_password(engine: Engine, *, user_id: str) -> bool:
+    """False for an account that signs in only through a provider (sso/): it has no hash."""
+    with engine.connect() as conn:
+        stored = conn.scalar(select(_users.c.password_hash).where(_users.c.id == user_id))
+    return bool(stored)
+
+
 def find_account(engine: Engine, *, username: str) -> Account | None:
     """The account with this username (normalised as the sign-in form does), or None."""
     username = normalise_username(username)

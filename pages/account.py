@@ -7,10 +7,12 @@ import streamlit as st
 
 import accounts
 import sso
-from ui.auth import SIGN_IN_KEY, current_account, sign_out
+from ui.auth import SIGN_IN_KEY, current_account, link_provider_account, sign_out
 from ui.password_form import new_password_form
 from ui.resources import chat_store
 from ui.text import plain
+from web.routes import ERROR_NOTICES, NOTICES
+from web.sso_routes import LINKED_NOTICE
 
 account = current_account()
 engine = chat_store().engine
@@ -40,14 +42,29 @@ for device in accounts.list_sign_ins(engine, user_id=account.id):
 if st.button("Sign out everywhere", help="Ends every sign-in of this account, on every device."):
     sign_out(engine, account, everywhere=True)
 
+provider = sso.oidc_settings()
+open_to_provider = sso.sign_in_methods(engine, sso_configured=provider is not None).sso
 identities = sso.identities_of(engine, user_id=account.id)
-if identities:
+if identities or open_to_provider:
     st.subheader("How you sign in")
+    # Sent back here by the app's own route after linking: only its words, looked up by key.
+    notice = st.query_params.get("notice", "")
+    if notice == LINKED_NOTICE:
+        st.success(NOTICES[notice])
+    elif notice in ERROR_NOTICES:
+        st.error(NOTICES[notice])
     for identity in identities:
         # The provider's address is configuration, not anyone's words; still plain text.
         st.text(f"Single sign-on at {identity['issuer']}")
-    st.caption("Your password and sign-in security are managed by your organisation's provider.")
-else:
+    if provider is not None and open_to_provider and not identities:
+        st.caption(
+            f"Link your account to {provider.provider_name} to sign in with it from now on, "
+            "besides your password. Your chats stay as they are."
+        )
+        if st.button(f"Link to {provider.provider_name}", icon=":material/key:"):
+            link_provider_account(provider)
+
+if accounts.has_password(engine, user_id=account.id):
     st.subheader("Change password")
     new_password_form(
         engine,
@@ -57,3 +74,5 @@ else:
         submit_label="Change password",
         notice="password-changed",
     )
+else:
+    st.caption("Your password and sign-in security are managed by your organisation's provider.")

@@ -106,7 +106,7 @@ with users_tab:
     )
     usage = user_usage(store, user_ids=[account.id for account in accounts])
     today = todays_use(engine, [account.id for account in accounts])
-    through_provider = sso.users_with_identities(engine, [account.id for account in accounts])
+    ways_in = sso.sign_in_ways(engine, [account.id for account in accounts])
     # The table's own export is off (config.toml): display names are typed by users, and
     # this CSV writes a formula in one as text.
     st.link_button("Download all users as CSV", USERS_CSV_PATH, icon=":material/download:")
@@ -117,9 +117,7 @@ with users_tab:
                     "username": account.username,
                     "name": account.display_name,
                     "role": account.role,
-                    "signs in with": "single sign-on"
-                    if account.id in through_provider
-                    else "password",
+                    "signs in with": ways_in.get(account.id, "password"),
                     "created": account.created_at,
                     "last active": account.last_active_at,
                     "sessions": usage[account.id].sessions,
@@ -274,7 +272,14 @@ with users_tab:
             help="With single sign-on only, the password form and sign-up are gone from the "
             "sign-in page. New accounts through the provider still need sign-up open.",
         )
-        if choice != chosen:
+        if choice == sso.SSO != chosen and not sso.identities_of(engine, user_id=admin.id):
+            # Password accounts reach theirs only through a link: an admin who has none
+            # would lock themselves out.
+            st.error(
+                f"First link your own account to {provider.provider_name} (Account → Link to "
+                f"{provider.provider_name}), or you could not sign in as an administrator."
+            )
+        elif choice != chosen:
             sso.set_sign_in_methods(engine, choice)
             audit.record(
                 engine,

@@ -14,6 +14,7 @@ from sso.config import OidcSettings, oidc_settings
 from sso.errors import (
     AccountDisabled,
     BadSignature,
+    IdentityTaken,
     NonceMismatch,
     ProviderDeclined,
     ProviderUnreachable,
@@ -29,6 +30,8 @@ from sso.flow import VerifiedLogin, begin_login, finish_login
 from sso.identities import (
     account_for_login,
     identities_of,
+    link_identity,
+    sign_in_ways,
     username_from_claim,
     users_with_identities,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "SSO",
     "AccountDisabled",
     "BadSignature",
+    "IdentityTaken",
     "NonceMismatch",
     "OidcSettings",
     "ProviderDeclined",
@@ -69,9 +73,11 @@ __all__ = [
     "finish_login",
     "forget_provider",
     "identities_of",
+    "link_identity",
     "oidc_settings",
     "set_sign_in_methods",
     "sign_in_methods",
+    "sign_in_ways",
     "stored_choice",
     "username_from_claim",
     "users_with_identities",

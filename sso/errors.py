@@ -58,5 +58,11 @@ class AccountDisabled(SsoRefused):
     notice = "sso-disabled"
 
 
+class IdentityTaken(SsoRefused):
+    """The provider account is already linked to another account here."""
+
+    notice = "sso-linked-elsewhere"
+
+
 class SsoNotAllowed(SsoRefused):
     notice = "sso-off"

@@ -23,15 +23,18 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidKeyIdError,
     JoseError,
     MissingClaimError,
     MissingKeyError,
 )
 from sqlalchemy import Engine, delete, select
 
+from accounts.errors import AccountsUnavailable
 from accounts.sign_ins import safe_next_path
 from accounts.tokens import browser_digest, digest
 from database import utcnow, write_transaction
+from database.outages import module_outages_raise
 from sso.config import OidcSettings
 from sso.errors import (
     BadSignature,
@@ -57,6 +60,8 @@ CLOCK_LEEWAY_SECONDS = 60
 # What OpenID Connect providers sign ID tokens with (never "none", never a shared secret).
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 
+GOOGLE_ISSUER = "https://accounts.google.com"
+
 _logins = PendingLogin.__table__
 
 
@@ -68,6 +73,8 @@ class VerifiedLogin:
     subject: str
     claims: dict[str, Any]
     next_path: str
+    # The signed-in account that asked to link this identity; None for a sign-in.
+    link_user_id: str | None = None
 
 
 def _session(config: OidcSettings, metadata: ProviderMetadata, redirect_uri: str) -> OAuth2Session:
@@ -94,11 +101,13 @@ def begin_login(
     browser: str | None,
     redirect_uri: str,
     next_path: str = "/",
+    link_user_id: str | None = None,
     now: datetime | None = None,
 ) -> str:
     """Record a sign-in bound to the browser whose "browser" cookie is `browser`, and return
-    the provider's URL to send that browser to. Raises ProviderUnreachable or WrongIssuer
-    before anything is stored, StateMismatch for a browser with no cookie."""
+    the provider's URL to send that browser to; with `link_user_id`, the identity it brings
+    back is to be linked to that account. Raises ProviderUnreachable or WrongIssuer before
+    anything is stored, StateMismatch for a browser with no cookie."""
     browser_hash = browser_digest(browser)
     if browser_hash is None:
         raise StateMismatch("no browser cookie: the answer could not be tied to this browser")
@@ -121,6 +130,7 @@ def begin_login(
                 browser_hash=browser_hash,
                 redirect_uri=redirect_uri,
                 next_path=safe_next_path(next_path),
+                link_user_id=link_user_id,
                 expires_at=now + LOGIN_LIFETIME,
             )
         )
@@ -171,15 +181,21 @@ def _exchange_code(
 def _decode(config: OidcSettings, metadata: ProviderMetadata, id_token: str) -> jwt.Token:
     try:
         return jwt.decode(id_token, signing_keys(config, metadata), algorithms=ALGORITHMS)
-    except MissingKeyError:
-        # Signed with a key published since the keys were fetched: fetch them once more.
+    except (MissingKeyError, InvalidKeyIdError):
+        # Signed with a key published since the keys were fetched (the provider rotated its
+        # keys): fetch them once more.
         keys = signing_keys(config, metadata, refresh=True)
     try:
         return jwt.decode(id_token, keys, algorithms=ALGORITHMS)
-    except (BadSignatureError, MissingKeyError) as error:
+    except (BadSignatureError, MissingKeyError, InvalidKeyIdError) as error:
         raise BadSignature(f"the ID token's signature does not verify: {error}") from error
     except (JoseError, ValueError) as error:
         raise BadSignature(f"the ID token cannot be read: {error}") from error
+
+
+def _issuer_names(issuer: str) -> list[str]:
+    # Google documents that its ID tokens may name their issuer without the scheme.
+    return [issuer, "accounts.google.com"] if issuer == GOOGLE_ISSUER else [issuer]
 
 
 def _checked_claims(
@@ -194,7 +210,7 @@ def _checked_claims(
     claims = dict(token.claims)
     registry = jwt.JWTClaimsRegistry(
         leeway=CLOCK_LEEWAY_SECONDS,
-        iss={"essential": True, "value": metadata.issuer},
+        iss={"essential": True, "values": _issuer_names(metadata.issuer)},
         aud={"essential": True, "value": config.client_id},
         sub={"essential": True},
         exp={"essential": True},
@@ -214,6 +230,10 @@ def _checked_claims(
         raise ProviderDeclined(f"the ID token lacks a claim: {error}") from error
     except JoseError as error:
         raise ProviderDeclined(f"the ID token's claims are wrong: {error}") from error
+    # Core 3.1.3.7 (3, 4, 5): other audiences need azp, and azp must name this app.
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != config.client_id:
+        raise ProviderDeclined("the ID token was issued to another party (azp)")
     if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
         claims["nonce"], nonce
     ):
@@ -253,6 +273,7 @@ def finish_login(
         subject=claims["sub"],
         claims=claims,
         next_path=pending.next_path,
+        link_user_id=pending.link_user_id,
     )
 
 
@@ -262,3 +283,7 @@ def prune_logins(engine: Engine, *, now: datetime | None = None) -> int:
         return conn.execute(
             delete(_logins).where(_logins.c.expires_at <= (now or utcnow()))
         ).rowcount
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 import audit
+from accounts.errors import AccountsUnavailable
 from accounts.models import User
 from accounts.transactions import serialised_transaction
 from accounts.users import (
@@ -33,7 +34,8 @@ from accounts.users import (
 from accounts.validation import MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audit.log import append_events
 from database import utcnow
-from sso.errors import AccountDisabled, SignupClosed
+from database.outages import module_outages_raise
+from sso.errors import AccountDisabled, IdentityTaken, SignupClosed
 from sso.flow import VerifiedLogin
 from sso.models import Identity
 
@@ -165,6 +167,39 @@ def account_for_login(
     return account
 
 
+def link_identity(
+    engine: Engine, login: VerifiedLogin, *, user_id: str, now: datetime | None = None
+) -> None:
+    """Link `login`'s identity to the account `user_id` (which signs in with it from then on,
+    besides its password). Raises IdentityTaken when the identity already belongs to another
+    account, AccountDisabled when `user_id` is gone or disabled."""
+    now = now or utcnow()
+    key = (_identities.c.issuer == login.issuer) & (_identities.c.subject == login.subject)
+    with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:
+        enabled = conn.scalar(
+            select(_users.c.id).where(_users.c.id == user_id, _users.c.disabled.is_(False))
+        )
+        if enabled is None:
+            raise AccountDisabled("the account to link is disabled or gone")
+        owner = conn.scalar(select(_identities.c.user_id).where(key))
+        if owner is not None and owner != user_id:
+            raise IdentityTaken("this provider account already belongs to another account")
+        email = _email(login.claims)
+        if owner == user_id:
+            conn.execute(update(_identities).where(key).values(last_sign_in_at=now, email=email))
+            return
+        conn.execute(
+            _identities.insert().values(
+                issuer=login.issuer,
+                subject=login.subject,
+                user_id=user_id,
+                email=email,
+                created_at=now,
+                last_sign_in_at=now,
+            )
+        )
+
+
 def identities_of(engine: Engine, *, user_id: str) -> list[dict[str, Any]]:
     """The provider identities an account signs in with (for its export and the admin)."""
     with engine.connect() as conn:
@@ -182,6 +217,27 @@ def identities_of(engine: Engine, *, user_id: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
 
 
+def sign_in_ways(engine: Engine, user_ids: list[str]) -> dict[str, str]:
+    """How each of `user_ids` signs in: "password", "single sign-on" or "password or single
+    sign-on" (one query, for a page of users)."""
+    if not user_ids:
+        return {}
+    linked = users_with_identities(engine, user_ids)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(_users.c.id, _users.c.password_hash != NO_PASSWORD).where(
+                _users.c.id.in_(user_ids)
+            )
+        ).all()
+    ways = {}
+    for user_id, has_password in rows:
+        if user_id not in linked:
+            ways[user_id] = "password"
+        else:
+            ways[user_id] = "password or single sign-on" if has_password else "single sign-on"
+    return ways
+
+
 def users_with_identities(engine: Engine, user_ids: list[str]) -> set[str]:
     """Which of `user_ids` sign in through a provider (one query, for a page of users)."""
     if not user_ids:
@@ -192,3 +248,7 @@ def users_with_identities(engine: Engine, user_ids: list[str]) -> set[str]:
                 select(_identities.c.user_id).where(_identities.c.user_id.in_(user_ids)).distinct()
             )
         )
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from accounts.errors import AccountsUnavailable
 from database.app_settings import read_setting, write_setting
+from database.outages import module_outages_raise
 
 METHODS_SETTING = "sign_in_methods"
 PASSWORD, SSO, BOTH = "password", "sso", "both"
@@ -46,3 +48,7 @@ def set_sign_in_methods(engine: Engine, choice: str) -> None:
     if choice not in CHOICES:
         raise ValueError(f"sign-in methods must be one of {', '.join(CHOICES)}, not {choice!r}")
     write_setting(engine, METHODS_SETTING, choice)
+
+
+# Every public function here reports an unreachable database as AccountsUnavailable.
+module_outages_raise(globals(), AccountsUnavailable)

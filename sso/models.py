@@ -41,6 +41,8 @@ class PendingLogin(Base):
     browser_hash: Mapped[str] = mapped_column(String(64))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
     next_path: Mapped[str] = mapped_column(String(2048), default="/")
+    # Set when a signed-in account links this identity to itself instead of signing in.
+    link_user_id: Mapped[str | None] = mapped_column(String(32))
     expires_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_sso_logins_expires_at", "expires_at"),)

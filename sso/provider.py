@@ -17,6 +17,9 @@ from sso.errors import ProviderUnreachable, WrongIssuer
 
 # Long enough to spare the provider, short enough that a changed configuration is seen soon.
 CACHE_SECONDS = 300.0
+# A token naming a key nobody published makes the keys be fetched again, at most this often:
+# tokens with made-up key ids cannot make every sign-in call the provider.
+REFRESH_SECONDS = 60.0
 REQUIRED_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
@@ -57,7 +60,8 @@ def _cached(key: str, load: Any, *, refresh: bool = False) -> Any:
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
-        if hit is not None and not refresh and now - hit[0] < CACHE_SECONDS:
+        fresh_for = REFRESH_SECONDS if refresh else CACHE_SECONDS
+        if hit is not None and now - hit[0] < fresh_for:
             return hit[1]
     value = load()
     with _lock:

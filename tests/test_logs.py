@@ -103,3 +103,17 @@ def test_configured_secrets_are_masked_wherever_they_appear(
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "key=%s", (API_KEY,), None)
     RedactingFilter(values).filter(record)
     assert record.getMessage() == "key=***"
+
+
+def test_the_single_sign_on_client_secret_is_masked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    client_secret = "the-provider-client-secret-1234"
+    monkeypatch.setenv("OIDC_CLIENT_SECRET", client_secret)
+    monkeypatch.setenv("SECRETS_FILE", str(tmp_path / "none.toml"))
+    settings.reload()
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "token request with %s", (client_secret,), None
+    )
+    RedactingFilter(secret_values()).filter(record)
+    assert record.getMessage() == "token request with ***"

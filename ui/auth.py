@@ -292,6 +292,11 @@ def _draw_single_sign_on(config: sso.OidcSettings, *, alone: bool) -> None:
         )
 
 
+def link_provider_account(config: sso.OidcSettings) -> NoReturn:
+    """Send the browser to the provider to link the account signed in here to its identity."""
+    _leave_page(f"{SSO_START_PATH}?link=1", f"Taking you to {config.provider_name}…")
+
+
 def _draw_sign_in(
     engine: Engine,
     authenticator: stauth.Authenticate | None,

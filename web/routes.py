@@ -81,10 +81,15 @@ NOTICES = {
     ),
     "sso-disabled": "This account is disabled. Ask your administrator.",
     "sso-off": "Single sign-on is not enabled here.",
+    "sso-linked": "Linked: you can now sign in with your organisation's provider too.",
+    "sso-linked-elsewhere": (
+        "That provider account already belongs to another account here: nothing was linked."
+    ),
+    "sso-database": "The database is not reachable right now. Wait a moment and sign in again.",
     "sso-refused": "Sign-in refused.",
 }
 # Shown as errors, the rest as information.
-ERROR_NOTICES = frozenset(key for key in NOTICES if key.startswith("sso-"))
+ERROR_NOTICES = frozenset(key for key in NOTICES if key.startswith("sso-") and key != "sso-linked")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 

@@ -17,8 +17,9 @@ import accounts
 import sso
 from accounts import AccountError
 from database import utcnow
+from database.outages import DatabaseUnavailable
 from settings import ConfigurationError
-from web.routes import NO_STORE, _back_to, _store
+from web.routes import NO_STORE, _back_to, _signed_in, _store
 from web.sign_in_cookies import (
     auth_cookie_name,
     browser_cookie_name,
@@ -31,6 +32,9 @@ log = logging.getLogger("app")
 
 SSO_START_PATH = "/auth/sso/start"
 SSO_CALLBACK_PATH = "/auth/sso/callback"
+DATABASE_NOTICE = "sso-database"
+LINKED_NOTICE = "sso-linked"
+ACCOUNT_PATH = "/account"
 
 
 def _refuse(notice: str) -> Response:
@@ -56,21 +60,31 @@ def _redirect_uri(request: Request, config: sso.OidcSettings) -> str:
 
 
 def sso_start(request: Request) -> Response:
-    """Begin a sign-in at the provider for this browser (its browser cookie binds it)."""
+    """Begin a sign-in at the provider for this browser (its browser cookie binds it); with
+    `link=1`, a signed-in account's linking of its provider account."""
     config = _configured()
     if config is None:
         return _refuse(sso.SsoNotAllowed.notice)
+    linking = None
+    if request.query_params.get("link") == "1":
+        linking = _signed_in(request)
+        if linking is None:
+            return _refuse(sso.StateMismatch.notice)
     try:
         url = sso.begin_login(
             _store().engine,
             config,
             browser=request.cookies.get(browser_cookie_name()),
             redirect_uri=_redirect_uri(request, config),
-            next_path=request.query_params.get("next", "/"),
+            next_path=ACCOUNT_PATH if linking else request.query_params.get("next", "/"),
+            link_user_id=linking.id if linking else None,
         )
     except sso.SsoRefused as error:
         log.warning("single sign-on not begun: %s", error)
         return _refuse(error.notice)
+    except DatabaseUnavailable as error:
+        log.error("single sign-on: the database is not reachable: %s", error)
+        return _refuse(DATABASE_NOTICE)
     return RedirectResponse(url, status_code=303, headers=NO_STORE)
 
 
@@ -88,6 +102,8 @@ def sso_callback(request: Request) -> Response:
         login = sso.finish_login(
             engine, config, query=dict(request.query_params), browser=browser, now=now
         )
+        if login.link_user_id is not None:
+            return _link(request, login)
         account = sso.account_for_login(
             engine, login, username_claim=config.username_claim, now=now
         )
@@ -108,7 +124,11 @@ def sso_callback(request: Request) -> Response:
     except sso.SsoRefused as error:
         log.warning("single sign-on refused: %s", error)
         return _refuse(error.notice)
+    except DatabaseUnavailable as error:
+        log.error("single sign-on: the database is not reachable: %s", error)
+        return _refuse(DATABASE_NOTICE)
     except AccountError as error:
+        # Disabled, or signed out everywhere, between the identity's check and the sign-in.
         log.warning("single sign-on refused: %s", error)
         return _refuse(sso.AccountDisabled.notice)
     if done is None:
@@ -123,6 +143,20 @@ def sso_callback(request: Request) -> Response:
         ),
     )
     return response
+
+
+def _link(request: Request, login: sso.VerifiedLogin) -> Response:
+    """Link the identity to the account that asked, if this browser is still signed in to it."""
+    account = _signed_in(request)
+    if account is None or account.id != login.link_user_id:
+        return _refuse(sso.StateMismatch.notice)
+    try:
+        sso.link_identity(_store().engine, login, user_id=account.id)
+    except sso.SsoRefused as error:
+        log.warning("single sign-on link refused: %s", error)
+        return _back_to(f"{ACCOUNT_PATH}?notice={error.notice}")
+    log.info("single sign-on: %s linked an identity", account.id)
+    return _back_to(f"{ACCOUNT_PATH}?notice={LINKED_NOTICE}")
 
 
 SSO_ROUTES: list[BaseRoute] = [

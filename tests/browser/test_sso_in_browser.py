@@ -13,6 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select, update
 
 import accounts
+import audit
+import sso
 from accounts.models import SignInRecord, User
 from sso.models import Identity, PendingLogin
 from tests.browser.conftest import (
@@ -174,10 +176,7 @@ def test_with_sso_only_the_password_form_and_sign_up_are_gone(
     sign_in_with_sso(page, app.url, "ada")
     open_app(page, f"{app.url}/admin")
     click_and_settle(page, page.get_by_text(f"{PROVIDER_NAME} only"))
-    events = store_of(app).engine
-    from audit import SIGN_IN_METHODS_CHANGED, list_events
-
-    [event] = list_events(events, action=SIGN_IN_METHODS_CHANGED)
+    [event] = audit.list_events(store_of(app).engine, action=audit.SIGN_IN_METHODS_CHANGED)
     assert event.detail == "both → sso"
     try:
         click_and_settle(page, page.get_by_role("button", name="Sign out"))
@@ -188,9 +187,7 @@ def test_with_sso_only_the_password_form_and_sign_up_are_gone(
         screenshot(page, "sso-only-sign-in")
         sign_in_with_sso(page, app.url, "ada")
     finally:
-        from sso import BOTH, set_sign_in_methods
-
-        set_sign_in_methods(store_of(app).engine, BOTH)
+        sso.set_sign_in_methods(store_of(app).engine, sso.BOTH)
 
 
 def test_an_answer_used_again_is_refused(
@@ -335,3 +332,38 @@ def test_a_provider_that_cannot_be_reached_is_refused(
         expect(page.get_by_role("textbox", name="Username").first).to_be_visible()
         assert stored_counts(app) == (0, 0, 0, 0)
         sign_up(page, app.url, "fallback")
+
+
+def test_a_password_account_links_its_provider_account_and_then_signs_in_with_it(
+    sso_app: tuple[RunningApp, OidcProvider], page: Page
+) -> None:
+    app, _ = sso_app
+    sign_up(page, app.url, "paula")
+    open_app(page, f"{app.url}/account")
+    page.get_by_role("button", name=f"Link to {PROVIDER_NAME}").click()
+    page.wait_for_url("**/interaction/**", timeout=30_000)
+    sign_in_at_provider(page, "paula-at-the-provider")
+    page.wait_for_url("**/account?notice=sso-linked", timeout=30_000)
+    settle(page)
+    expect(page.get_by_text("Linked: you can now sign in")).to_be_visible()
+    expect(page.get_by_text("Single sign-on at")).to_be_visible()
+    screenshot(page, "sso-linked-account")
+    paula = accounts.find_account(store_of(app).engine, username="paula")
+    assert paula is not None
+
+    click_and_settle(page, page.get_by_role("button", name="Sign out"))
+    sign_in_with_sso(page, app.url, "paula-at-the-provider")
+    # Her own account, with its password still, not a new one made from the provider's name.
+    expect(page.get_by_text("Signed in as paula")).to_be_visible()
+    assert accounts.find_account(store_of(app).engine, username="paula-at-the-provider") is None
+
+    # Another account cannot take the same provider account (the provider remembers it).
+    click_and_settle(page, page.get_by_role("button", name="Sign out"))
+    sign_up(page, app.url, "quinn")
+    open_app(page, f"{app.url}/account")
+    page.get_by_role("button", name=f"Link to {PROVIDER_NAME}").click()
+    page.wait_for_url("**/account?notice=sso-linked-elsewhere", timeout=30_000)
+    settle(page)
+    expect(page.get_by_test_id("stAlertContentError")).to_have_text(NOTICES["sso-linked-elsewhere"])
+    quinn = accounts.find_account(store_of(app).engine, username="quinn")
+    assert quinn is not None and sso.identities_of(store_of(app).engine, user_id=quinn.id) == []

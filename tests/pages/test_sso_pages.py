@@ -28,7 +28,7 @@ from tests.pages.app_driver import (
     signed_in,
 )
 from tests.pages.test_sign_in import in_a_browser
-from web.routes import NOTICES
+from web.routes import ERROR_NOTICES, NOTICES
 from web.sso_routes import SSO_START_PATH
 
 PROVIDER = "Northwind ID"
@@ -98,7 +98,7 @@ def test_single_sign_on_only_falls_back_to_passwords_once_its_settings_are_gone(
     assert [tab.label for tab in at.tabs] == ["Sign in", "Create account"]
 
 
-@pytest.mark.parametrize("notice", sorted(key for key in NOTICES if key.startswith("sso-")))
+@pytest.mark.parametrize("notice", sorted(ERROR_NOTICES))
 def test_a_refusal_is_shown_as_one_error_sentence(
     db: Engine, configured: None, notice: str
 ) -> None:
@@ -117,16 +117,58 @@ def test_a_half_configured_provider_stops_the_app_naming_the_setting(
     assert "OIDC_CLIENT_SECRET" in error
 
 
+def ways_in(at: AppTest):
+    [choice] = [radio for radio in at.radio if radio.label == "How people sign in"]
+    return choice
+
+
 def test_the_admin_chooses_the_ways_in_and_the_choice_is_audited(
     db: Engine, ada: Account, configured: None
 ) -> None:
+    sso.link_identity(db, ADA_LOGIN, user_id=ada.id)
     at = go_to(signed_in("ada"), ADMIN_PAGE)
-    [choice] = [radio for radio in at.radio if radio.label == "How people sign in"]
-    assert choice.value == sso.BOTH
-    choice.set_value(sso.SSO).run()
+    assert ways_in(at).value == sso.BOTH
+    ways_in(at).set_value(sso.SSO).run()
     assert sso.stored_choice(db) == sso.SSO
     [event] = audit.list_events(db, action=audit.SIGN_IN_METHODS_CHANGED)
     assert event.detail == "both → sso"
+
+
+def test_an_admin_without_a_linked_identity_cannot_close_passwords(
+    db: Engine, ada: Account, configured: None
+) -> None:
+    at = go_to(signed_in("ada"), ADMIN_PAGE)
+    at = ways_in(at).set_value(sso.SSO).run()
+    assert any(
+        error.startswith(f"First link your own account to {PROVIDER}") for error in errors(at)
+    )
+    assert sso.stored_choice(db) == sso.BOTH
+    assert audit.list_events(db, action=audit.SIGN_IN_METHODS_CHANGED) == []
+    # Password only needs no link.
+    ways_in(at).set_value(sso.PASSWORD).run()
+    assert sso.stored_choice(db) == sso.PASSWORD
+
+
+def test_a_password_account_is_offered_to_link_its_provider_account(
+    db: Engine, ada: Account, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redirects = in_a_browser(monkeypatch, chat_auth=cookie_for(db, ada), chat_auth_browser=BROWSER)
+    at = go_to(open_app(), ACCOUNT_PAGE)
+    assert "Change password" in page_text(at)
+    button(at, f"Link to {PROVIDER}").click().run()
+    assert redirects[-1] == f"{SSO_START_PATH}?link=1"
+
+
+def test_a_linked_password_account_shows_both_ways_in(
+    db: Engine, ada: Account, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sso.link_identity(db, ADA_LOGIN, user_id=ada.id)
+    in_a_browser(monkeypatch, chat_auth=cookie_for(db, ada), chat_auth_browser=BROWSER)
+    at = go_to(open_app({"notice": "sso-linked"}), ACCOUNT_PAGE)
+    text = page_text(at)
+    assert "Single sign-on at https://id.northwind.example" in text
+    assert "Change password" in text
+    assert [b.label for b in at.button if b.label.startswith("Link to")] == []
 
 
 def test_without_configuration_the_admin_is_not_offered_the_choice(

@@ -249,7 +249,8 @@ def test_a_bad_token_is_refused_with_its_reason(
         config = settings_for(misbehaving)
         query = answer(engine, config)
         if mode == "wrong-issuer":
-            # Without the answer's own iss, the token's is what must be caught.
+            # This provider names itself in its answers (RFC 9207), so an answer without its
+            # iss is refused too. (A token's own foreign iss: tests/sso/test_id_tokens.py.)
             query.pop("iss", None)
         with pytest.raises(refusal):
             sso.finish_login(engine, config, query=query, browser=BROWSER)
@@ -278,3 +279,16 @@ def test_with_only_a_metadata_url_the_document_s_issuer_counts(
     config = settings_for(provider, issuer=None)
     login = sso.finish_login(engine, config, query=answer(engine, config), browser=BROWSER)
     assert login.issuer == provider.issuer
+
+
+def test_a_link_begun_by_an_account_comes_back_naming_it(
+    engine: Engine, provider: OidcProvider
+) -> None:
+    config = settings_for(provider)
+    url = sso.begin_login(
+        engine, config, browser=BROWSER, redirect_uri=REDIRECT_URI, link_user_id="a" * 32
+    )
+    callback = log_in_at_provider(url, "ada", redirect_uri=REDIRECT_URI)
+    query = {key: values[0] for key, values in parse_qs(urlsplit(callback).query).items()}
+    login = sso.finish_login(engine, config, query=query, browser=BROWSER)
+    assert login.link_user_id == "a" * 32

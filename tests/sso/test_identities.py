@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 import accounts
 import audit
 import sso
+from accounts import passwords
 from accounts.models import User
 from accounts.validation import is_valid_username
 from database import write_transaction
@@ -407,3 +408,71 @@ def test_concurrent_first_sign_ins_make_one_admin_and_distinct_usernames(engine:
     assert len({account.id for account in outcomes}) == 8
     assert count(engine, _users) == 8
     assert count(engine, _identities) == 8
+
+
+def test_a_password_tried_on_a_provider_account_costs_a_full_check(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sso.account_for_login(engine, login("s-ada", preferred_username="ada"), username_claim=CLAIM)
+    checked: list[int] = []
+    real_check = passwords.bcrypt.checkpw
+
+    def counting_check(password: bytes, hashed: bytes) -> bool:
+        if hashed.startswith(b"$2"):  # a real hash was checked, not the empty one refused
+            checked.append(passwords.hash_cost(hashed.decode()))
+        return real_check(password, hashed)
+
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", counting_check)
+    assert not accounts.authenticate(engine, username="ada", password="any password at all").account
+    # As long as for an account with a password: timing does not tell who signs in elsewhere.
+    assert passwords.hash_rounds() in checked
+
+
+def test_a_password_account_links_its_identity_and_then_signs_in_with_it(engine: Engine) -> None:
+    bob = accounts.create_account(engine, username="bob", password=PASSWORD)
+    sso.link_identity(engine, login("s-bob", preferred_username="robert"), user_id=bob.id)
+    # The provider now signs in to bob's own account, chats and all, not to a new "robert".
+    assert sign_in(engine, login("s-bob", preferred_username="robert")).id == bob.id
+    assert count(engine, _users) == 1
+    assert accounts.has_password(engine, user_id=bob.id)
+    assert accounts.authenticate(engine, username="bob", password=PASSWORD).account is not None
+
+
+def test_linking_the_same_identity_again_changes_nothing(engine: Engine) -> None:
+    bob = accounts.create_account(engine, username="bob", password=PASSWORD)
+    for _ in range(2):
+        sso.link_identity(engine, login("s-bob"), user_id=bob.id)
+    assert count(engine, _identities) == 1
+
+
+def test_an_identity_of_another_account_cannot_be_linked(engine: Engine) -> None:
+    ada = sign_in(engine, login("s-ada", preferred_username="ada"))
+    bob = accounts.create_account(engine, username="bob", password=PASSWORD)
+    with pytest.raises(sso.IdentityTaken):
+        sso.link_identity(engine, login("s-ada"), user_id=bob.id)
+    assert sso.identities_of(engine, user_id=bob.id) == []
+    assert [i["subject"] for i in sso.identities_of(engine, user_id=ada.id)] == ["s-ada"]
+
+
+def test_a_disabled_or_missing_account_links_nothing(engine: Engine) -> None:
+    accounts.create_account(engine, username="root", password=PASSWORD)
+    bob = accounts.create_account(engine, username="bob", password=PASSWORD)
+    accounts.set_disabled(engine, user_id=bob.id, disabled=True)
+    for user_id in (bob.id, "0" * 32):
+        with pytest.raises(sso.AccountDisabled):
+            sso.link_identity(engine, login("s-bob"), user_id=user_id)
+    assert count(engine, _identities) == 0
+
+
+def test_the_admin_is_told_how_each_account_signs_in(engine: Engine) -> None:
+    through_provider = sign_in(engine, login("s-ada", preferred_username="ada"))
+    both = accounts.create_account(engine, username="bob", password=PASSWORD)
+    sso.link_identity(engine, login("s-bob"), user_id=both.id)
+    password = accounts.create_account(engine, username="cleo", password=PASSWORD)
+    ids = [through_provider.id, both.id, password.id]
+    assert sso.sign_in_ways(engine, ids) == {
+        through_provider.id: "single sign-on",
+        both.id: "password or single sign-on",
+        password.id: "password",
+    }
+    assert sso.sign_in_ways(engine, []) == {}

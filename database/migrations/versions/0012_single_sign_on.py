@@ -3,7 +3,8 @@
 - `sso_identities` ties an account to (issuer, subject) at a provider, never to an email. It
   goes with its account (ON DELETE CASCADE).
 - `sso_logins` holds each sign-in on its way through the provider (the state's hash, the nonce,
-  the PKCE verifier and the browser it is bound to) for a few minutes, and is used only once.
+  the PKCE verifier and the browser it is bound to, and the account to link it to when a
+  signed-in user links their provider account) for a few minutes, and is used only once.
 
 Revision ID: 0012
 Revises: 0011
@@ -49,6 +50,7 @@ def upgrade() -> None:
         sa.Column("browser_hash", sa.String(length=64), nullable=False),
         sa.Column("redirect_uri", sa.String(length=2048), nullable=False),
         sa.Column("next_path", sa.String(length=2048), nullable=False),
+        sa.Column("link_user_id", sa.String(length=32), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_sso_logins")),
     )
