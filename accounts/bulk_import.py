@@ -27,16 +27,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 import settings
 from accounts.errors import AccountError, AccountsUnavailable
+from accounts.lockout import clear_failures, forget_known_browsers
 from accounts.models import LoginFailure, User
 from accounts.passwords import hash_password_at
 from accounts.transactions import serialised_transaction
-from accounts.users import ACCOUNTS_KEY, ADMIN, USER, has_accounts
+from accounts.users import ACCOUNTS_KEY, ADMIN, USER, has_accounts, require_row, revoke
 from accounts.validation import check_display_name, check_email, check_role, check_username
-from audit.log import USER_CREATED, append_events, safe_cell
+from audit.log import PASSWORD_RESET, USER_CREATED, append_events, safe_cell
 from database import utcnow
 from database.outages import module_outages_raise
 
@@ -307,6 +308,44 @@ def import_accounts(
             now=now,
         )
     return issued
+
+
+def issue_temporary_password(
+    engine: Engine, *, user_id: str, actor_id: str | None, now: datetime | None = None
+) -> IssuedAccount:
+    """Give one account a new temporary password (an admin's "Reset password", or a new one
+    for a temporary password that expired): the old password stops working, every sign-in
+    ends, and it must be replaced at the next sign-in. Audited as PASSWORD_RESET in the same
+    transaction. Raises AccountNotFound."""
+    now = now or utcnow()
+    password = new_temporary_password()
+    expires_at = now + timedelta(days=temporary_password_days())
+    password_hash = hash_password_at(password, rounds=TEMPORARY_HASH_ROUNDS)
+    with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:
+        row = require_row(conn, user_id)
+        conn.execute(
+            update(_users)
+            .where(_users.c.id == user_id)
+            .values(password_hash=password_hash, password_expires_at=expires_at)
+        )
+        revoke(conn, user_id, now)
+        forget_known_browsers(conn, user_id)
+        clear_failures(conn, row.username)
+        append_events(
+            conn,
+            action=PASSWORD_RESET,
+            actor_id=actor_id,
+            events=[(user_id, "temporary password issued")],
+            now=now,
+        )
+    return IssuedAccount(
+        id=user_id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        temporary_password=password,
+        expires_at=expires_at,
+    )
 
 
 def issued_csv(issued: Sequence[IssuedAccount]) -> str:

@@ -289,7 +289,7 @@ def count_accounts(engine: Engine, *, search: str = "") -> int:
         return int(conn.scalar(query) or 0)
 
 
-def _revoke(conn: Connection, user_id: str, now: datetime) -> None:
+def revoke(conn: Connection, user_id: str, now: datetime) -> None:
     # Only forward: an older `now` must never bring revoked sign-ins back.
     conn.execute(
         update(_users)
@@ -300,7 +300,7 @@ def _revoke(conn: Connection, user_id: str, now: datetime) -> None:
     conn.execute(delete(_sign_ins).where(_sign_ins.c.user_id == user_id))
 
 
-def _require_row(conn: Connection, user_id: str) -> Row:
+def require_row(conn: Connection, user_id: str) -> Row:
     row = None
     if could_be_account_id(user_id):
         row = conn.execute(
@@ -315,8 +315,8 @@ def revoke_sign_ins(engine: Engine, *, user_id: str, now: datetime | None = None
     """Sign the user out everywhere: every sign-in made before now stops counting, and every
     server-side sign-in (accounts/sign_ins.py) is deleted in the same transaction."""
     with write_transaction(engine) as conn:
-        _require_row(conn, user_id)
-        _revoke(conn, user_id, now or utcnow())
+        require_row(conn, user_id)
+        revoke(conn, user_id, now or utcnow())
 
 
 def sign_in_is_current(account: Account, *, signed_in_at: datetime) -> bool:
@@ -342,7 +342,7 @@ def change_password(
     check_password(new_password)
     now = now or utcnow()
     with engine.connect() as conn:
-        row = _require_row(conn, user_id)
+        row = require_row(conn, user_id)
     if not password_matches(current_password, row.password_hash):
         raise WrongPassword("your current password is not right")
     if row.password_expires_at is not None and now >= row.password_expires_at:
@@ -367,13 +367,13 @@ def reset_password(
 def _store_password(engine: Engine, *, user_id: str, new_password: str, now: datetime) -> None:
     password_hash = hash_password(new_password)
     with write_transaction(engine) as conn:
-        _require_row(conn, user_id)
+        require_row(conn, user_id)
         conn.execute(
             update(_users)
             .where(_users.c.id == user_id)
             .values(password_hash=password_hash, password_expires_at=None)
         )
-        _revoke(conn, user_id, now)
+        revoke(conn, user_id, now)
         forget_known_browsers(conn, user_id)
 
 
@@ -413,19 +413,19 @@ def set_disabled(engine: Engine, *, user_id: str, disabled: bool) -> None:
     """Disable (and sign out everywhere) or re-enable an account; never the last enabled admin."""
     now = utcnow()
     with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:
-        row = _require_row(conn, user_id)
+        row = require_row(conn, user_id)
         if disabled and _is_last_enabled_admin(conn, row):
             raise LastAdmin("this is the last enabled administrator: make another admin first")
         conn.execute(update(_users).where(_users.c.id == user_id).values(disabled=disabled))
         if disabled:
-            _revoke(conn, user_id, now)
+            revoke(conn, user_id, now)
 
 
 def set_role(engine: Engine, *, user_id: str, role: str) -> None:
     """Make an account an admin or an ordinary user; never demote the last enabled admin."""
     check_role(role)
     with serialised_transaction(engine, key=ACCOUNTS_KEY) as conn:
-        row = _require_row(conn, user_id)
+        row = require_row(conn, user_id)
         if role != ADMIN and _is_last_enabled_admin(conn, row):
             raise LastAdmin("this is the last enabled administrator: make another admin first")
         conn.execute(update(_users).where(_users.c.id == user_id).values(role=role))

@@ -13,16 +13,12 @@ import audit
 import sso
 from accounts import (
     Account,
-    AccountError,
     count_accounts,
     find_account,
     get_account,
     list_accounts,
-    set_disabled,
-    set_role,
     set_signup_enabled,
     signup_enabled,
-    unlock,
 )
 from accounts.bulk_import import ImportRefused, import_accounts, issued_csv, read_accounts_csv
 from llm import ModelError
@@ -39,6 +35,13 @@ from quotas import (
     set_own_limits,
     todays_use,
 )
+from ui.admin_actions import (
+    HISTORIES_TAB,
+    NOTICE_KEY,
+    TABLE_ROUND_KEY,
+    selected_account,
+    show_account_actions,
+)
 from ui.auth import require_admin
 from ui.chat_groups import zone_named
 from ui.resources import chat_model, chat_store
@@ -47,7 +50,8 @@ from ui.words import ACTION_WORDS, TABLE_TIME_FORMAT, counted, sentence, when
 from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
 USERS_PER_PAGE = 50
-NOTICE_KEY = "admin_notice"
+TABS_KEY = "admin_tabs"
+OWNER_KEY = "history_owner"
 # The temporary passwords of the last import, until the admin says they are saved.
 ISSUED_KEY = "admin_issued_passwords"
 # Bumped after an import, so the upload box starts empty again.
@@ -63,7 +67,7 @@ zone_name = getattr(zone, "key", "UTC")
 
 st.title("Admin")
 users_tab, histories_tab, audit_tab, usage_tab, quotas_tab, retention_tab = st.tabs(
-    ["Users", "Stored histories", "Audit log", "Usage", "Quotas", "Retention"]
+    ["Users", HISTORIES_TAB, "Audit log", "Usage", "Quotas", "Retention"], key=TABS_KEY
 )
 
 
@@ -110,7 +114,7 @@ with users_tab:
     # The table's own export is off (config.toml): display names are typed by users, and
     # this CSV writes a formula in one as text.
     st.link_button("Download all users as CSV", USERS_CSV_PATH, icon=":material/download:")
-    st.dataframe(
+    table = st.dataframe(
         pd.DataFrame(
             [
                 {
@@ -155,45 +159,18 @@ with users_tab:
                 format=TABLE_TIME_FORMAT, timezone=zone_name
             ),
         },
+        on_select="rerun",
+        selection_mode="single-row",
+        # A new table (no row picked) for each listing, and after each action.
+        key=f"users-{search}-{sort}-{descending}-{page}-{st.session_state.get(TABLE_ROUND_KEY, 0)}",
     )
-    st.caption(counted(total, "user"))
+    st.caption(counted(total, "user") + " · pick one in the table for its actions")
 
-    st.subheader("Change an account")
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice)
-    with st.form("account_action"):
-        username = st.text_input("Username")
-        action = st.selectbox(
-            "Action", ["Disable", "Enable", "Unlock", "Make admin", "Make ordinary user"]
-        )
-        if st.form_submit_button("Apply"):
-            target = find_account(engine, username=username.strip().lower())
-            if target is None:
-                st.error("No such user.")
-            else:
-                try:
-                    if action in ("Disable", "Enable"):
-                        set_disabled(engine, user_id=target.id, disabled=action == "Disable")
-                        event = audit.USER_DISABLED if action == "Disable" else audit.USER_ENABLED
-                    elif action == "Unlock":
-                        unlock(engine, user_id=target.id)
-                        event = audit.USER_UNLOCKED
-                    else:
-                        role = "admin" if action == "Make admin" else "user"
-                        set_role(engine, user_id=target.id, role=role)
-                        event = audit.ROLE_CHANGED
-                    audit.record(
-                        engine,
-                        actor_id=admin.id,
-                        action=event,
-                        subject_user_id=target.id,
-                        detail=action,
-                    )
-                    # Rerun so the table above shows the new state beside this notice.
-                    st.session_state[NOTICE_KEY] = f"{action}: {target.username}"
-                    st.rerun()
-                except AccountError as error:
-                    st.error(sentence(str(error)))
+    target = selected_account(engine, accounts, list(table.selection.rows))
+    if target is not None:
+        show_account_actions(engine, admin, target, tabs_key=TABS_KEY, owner_key=OWNER_KEY)
 
     st.subheader("Create accounts from a CSV file")
     issued = st.session_state.get(ISSUED_KEY)
@@ -291,7 +268,7 @@ with users_tab:
 
 with histories_tab:
     st.write("Choose a user to see their sessions. Opening a history is recorded with your reason.")
-    owner = account_named("Owner's username", key="history_owner")
+    owner = account_named("Owner's username", key=OWNER_KEY)
     if owner is not None:
         # Every chat of theirs, pinned and archived ones too: only where it sits is shown.
         sessions = store.list_sessions(owner.id, limit=200, shelf=None)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 import audit
 from accounts import (
+    AccountNotFound,
     WrongPassword,
     authenticate,
     change_password,
@@ -20,6 +21,7 @@ from accounts import (
     create_account,
     find_account,
     get_sign_in,
+    list_sign_ins,
     passwords,
     start_sign_in,
 )
@@ -28,6 +30,7 @@ from accounts.bulk_import import (
     TEMPORARY_PASSWORD_CHARS,
     ImportRefused,
     import_accounts,
+    issue_temporary_password,
     issued_csv,
     read_accounts_csv,
 )
@@ -304,3 +307,31 @@ def test_spreadsheet_quirks_are_named_by_the_line_they_start_on(
 def test_a_trailing_empty_column_and_blank_cells_are_ignored() -> None:
     [bob] = read_accounts_csv("username,role,\nbob,user,\n")
     assert (bob.line, bob.username, bob.role) == (2, "bob", "user")
+
+
+def test_a_reset_gives_a_new_temporary_password_that_must_be_replaced(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = create_account(engine, username="root", password=PASSWORD)
+    bob = create_account(engine, username="bob", password="bob's own password")
+    start_sign_in(engine, user_id=bob.id, device="x", browser=None, lifetime=timedelta(days=1))
+
+    issued = issue_temporary_password(engine, user_id=bob.id, actor_id=admin.id, now=T0)
+
+    assert len(issued.temporary_password) == 16
+    assert issued.expires_at == T0 + timedelta(days=7)
+    assert not authenticate(engine, username="bob", password="bob's own password", now=T0).account
+    signed_in = authenticate(engine, username="bob", password=issued.temporary_password, now=T0)
+    assert signed_in.account is not None and signed_in.account.must_choose_password
+    assert list_sign_ins(engine, user_id=bob.id, now=T0) == []
+    [event] = audit.list_events(engine, action=audit.PASSWORD_RESET)
+    assert (event.actor_id, event.subject_user_id, event.detail) == (
+        admin.id,
+        bob.id,
+        "temporary password issued",
+    )
+
+
+def test_a_reset_of_no_account_is_refused(engine: Engine) -> None:
+    with pytest.raises(AccountNotFound):
+        issue_temporary_password(engine, user_id="0" * 32, actor_id=None)

@@ -240,3 +240,43 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         screenshot(owner, "admin-03-my-data-who-opened-my-chats")
     finally:
         owner_context.close()
+
+
+def pick_row(frame: Locator, number: int) -> None:
+    """Tick the row marker of row `number` (0: the first under the header) of a dataframe;
+    the grid is a canvas, so the click goes by position (35 px rows, header included)."""
+    box = frame.locator("canvas").first.bounding_box()
+    assert box is not None
+    frame.page.mouse.click(box["x"] + 18, box["y"] + 35 * (number + 1) + 17)
+
+
+def test_an_account_is_picked_by_its_row_and_disabling_asks_first_naming_it(
+    app: RunningApp, people: None, page: Page
+) -> None:
+    sign_in(page, app.url, ADMIN)
+    open_app(page, f"{app.url}/admin")
+    users = page.get_by_test_id("stDataFrame").first
+    rows = table_rows(users)
+    number = next(i for i, row in enumerate(rows) if row.get("username") == OWNER)
+    pick_row(users, number)
+    settle(page)
+    expect(page.get_by_text(f"{OWNER} · user")).to_be_visible()
+    click_and_settle(page, page.get_by_role("button", name="Disable", exact=True))
+    expect(
+        page.get_by_text(f"Disable {OWNER}? They are signed out on every device")
+    ).to_be_visible()
+    screenshot(page, "admin-confirm-disable")
+    engine = get_engine(app_database_url(app))
+    try:
+        owner = find_account(engine, username=OWNER)
+        assert owner is not None and not owner.disabled
+        click_and_settle(page, page.get_by_role("button", name=f"Disable: {OWNER}"))
+        expect(page.get_by_text(f"Disable: {OWNER}")).to_be_visible()
+        assert find_account(engine, username=OWNER).disabled
+        # Still picked after the rerun: Enable undoes it at once, no question asked.
+        click_and_settle(page, page.get_by_role("button", name="Enable", exact=True))
+        assert not find_account(engine, username=OWNER).disabled
+        actions = [e.action for e in audit.list_events(engine, subject_user_id=owner.id)]
+        assert actions[:2] == [audit.USER_ENABLED, audit.USER_DISABLED]
+    finally:
+        dispose_engine(app_database_url(app))

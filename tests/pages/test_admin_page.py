@@ -10,7 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 import accounts
 import audit
+import settings
 from accounts import LOCKOUT_FAILURES, Account
+from database import get_engine
 from memory import ChatStore
 from memory.export import export_user_json, import_user_json
 from memory.retention import retention_days
@@ -36,6 +38,7 @@ from tests.pages.app_driver import (
     signed_in,
     text_input,
 )
+from ui.admin_actions import SELECTED_KEY
 
 # What AppTest.switch_page says of a page that app.py's st.navigation did not register.
 NOT_REGISTERED = "Could not find a navigation page for .*admin.py"
@@ -49,12 +52,19 @@ def admin_page(username: str = "ada") -> AppTest:
     return at
 
 
+def pick(at: AppTest, username: str) -> AppTest:
+    """Pick `username`'s row in the Users table, as a click on it does."""
+    account = accounts.find_account(get_engine(settings.database_url()), username=username)
+    assert account is not None
+    at.session_state[SELECTED_KEY] = account.id
+    return at.run()
+
+
 def apply_action(at: AppTest, username: str, action: str) -> AppTest:
-    """Use the "Change an account" form."""
-    text_input(at, "Username", form="account_action").input(username)
-    [choice] = [s for s in at.selectbox if s.label == "Action" and s.form_id == "account_action"]
-    choice.select(action)
-    return button(at, "Apply").click().run()
+    """Pick `username`'s row, click `action`, and confirm it if it asks."""
+    at = button(pick(at, username), action).click().run()
+    asks = any(b.key == "user-action-yes" for b in at.button)
+    return at.button(key="user-action-yes").click().run() if asks else at
 
 
 def open_history(at: AppTest, owner: str, reason: str, *, title: str | None = None) -> AppTest:
@@ -416,13 +426,40 @@ def test_a_retention_policy_is_saved_and_purge_now_applies_it_both_audited(
     assert [e.detail for e in purges] == ["sessions=1 messages=2"]
 
 
-def test_an_action_on_an_unknown_username_changes_nothing(db: Engine, ada: Account) -> None:
-    at = admin_page()
+def test_disabling_asks_first_naming_the_user_and_cancel_changes_nothing(
+    db: Engine, ada: Account, bob: Account
+) -> None:
+    at = button(pick(admin_page(), "bob"), "Disable").click().run()
 
-    at = apply_action(at, "nobody", "Disable")
-
-    assert errors(at) == ["No such user."]
+    [question] = [w.value for w in at.warning]
+    assert question.startswith("Disable bob? They are signed out on every device")
+    assert not accounts.get_account(db, user_id=bob.id).disabled
+    at = at.button(key="user-action-cancel").click().run()
+    assert list(at.warning) == []
+    assert not accounts.get_account(db, user_id=bob.id).disabled
     assert audit.list_events(db, actor_id=ada.id) == []
+
+
+def test_a_reset_shows_a_temporary_password_once_that_signs_in_to_choose_a_new_one(
+    db: Engine, ada: Account, bob: Account
+) -> None:
+    at = apply_action(admin_page(), "bob", "Reset password")
+
+    [shown] = [code.value for code in at.code]
+    assert len(shown) == 16
+    assert accounts.authenticate(db, username="bob", password=shown).account.must_choose_password
+    [event] = audit.list_events(db, action=audit.PASSWORD_RESET)
+    assert (event.actor_id, event.subject_user_id) == (ada.id, bob.id)
+    at = at.button(key="user-action-forget-reset").click().run()
+    assert list(at.code) == []
+
+
+def test_open_chats_takes_the_admin_to_the_users_chats(ada: Account, bob: Account) -> None:
+    at = pick(admin_page(), "bob")
+    at = at.button(key="user-action-histories").click().run()
+
+    assert at.session_state["admin_tabs"] == "Stored histories"
+    assert at.text_input(key="history_owner").value == "bob"
 
 
 def test_the_users_table_lists_every_account_with_its_usage(
