@@ -17,9 +17,13 @@ from ui.resources import chat_store
 configure_logging()
 log = logging.getLogger("app")
 ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.png"
+APP_NAME = "Chat"
 
 
 def run_page(page: st.Page) -> None:
+    # The browser's tab and history name the page, as a screen reader announces it.
+    title = APP_NAME if page.title == APP_NAME else f"{page.title} · {APP_NAME}"
+    st.set_page_config(page_title=title)
     try:
         page.run()
     except DatabaseUnavailable as error:
@@ -27,7 +31,7 @@ def run_page(page: st.Page) -> None:
 
 
 # A file of the app's own: a :material/: icon would make every browser fetch it from Google.
-st.set_page_config(page_title="Chat", page_icon=str(ICON), layout="wide")
+st.set_page_config(page_title=APP_NAME, page_icon=str(ICON), layout="wide")
 
 try:
     engine = chat_store().engine

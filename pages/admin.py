@@ -50,6 +50,17 @@ from ui.words import ACTION_WORDS, TABLE_TIME_FORMAT, counted, sentence, when
 from web.routes import AUDIT_CSV_PATH, USERS_CSV_PATH
 
 USERS_PER_PAGE = 50
+USER_COLUMNS = (
+    "username",
+    "name",
+    "role",
+    "state",
+    "last active",
+    "sessions",
+    "messages",
+    "messages today",
+    "≈ tokens today",
+)
 TABS_KEY = "admin_tabs"
 OWNER_KEY = "history_owner"
 # The temporary passwords of the last import, until the admin says they are saved.
@@ -89,7 +100,7 @@ def limit_text(limit: int | None, *, unset: str) -> str:
 
 
 with users_tab:
-    search_column, sort_column, order_column = st.columns([3, 2, 1])
+    search_column, sort_column, order_column = st.columns([3, 2, 1.6], vertical_alignment="bottom")
     search = search_column.text_input("Search users", placeholder="Name or username")
     sort = sort_column.selectbox(
         "Sort by",
@@ -151,13 +162,21 @@ with users_tab:
         ),
         hide_index=True,
         width="stretch",
+        # What fits at 1280 px without a sideways scroll; the picked account's line below and
+        # the CSV have the rest (when it was created, how it signs in, its tokens in all).
+        column_order=USER_COLUMNS,
         column_config={
-            "created": st.column_config.DatetimeColumn(
-                format=TABLE_TIME_FORMAT, timezone=zone_name
-            ),
+            "username": st.column_config.TextColumn(width=100),
+            "name": st.column_config.TextColumn(width=100),
+            "role": st.column_config.TextColumn(width=55),
+            "state": st.column_config.TextColumn(width=95),
             "last active": st.column_config.DatetimeColumn(
-                format=TABLE_TIME_FORMAT, timezone=zone_name
+                format=TABLE_TIME_FORMAT, timezone=zone_name, width=125
             ),
+            "sessions": st.column_config.NumberColumn("chats", width=50),
+            "messages": st.column_config.NumberColumn(width=75),
+            "messages today": st.column_config.TextColumn("today", width=70),
+            "≈ tokens today": st.column_config.TextColumn("≈ tokens today", width=105),
         },
         on_select="rerun",
         selection_mode="single-row",
@@ -170,7 +189,15 @@ with users_tab:
         st.success(notice)
     target = selected_account(engine, accounts, list(table.selection.rows))
     if target is not None:
-        show_account_actions(engine, admin, target, tabs_key=TABS_KEY, owner_key=OWNER_KEY)
+        used = user_usage(store, user_ids=[target.id])[target.id]
+        about = (
+            f"Created {when(target.created_at, zone)} · signs in with "
+            f"{sso.sign_in_ways(engine, [target.id]).get(target.id, 'password')} · "
+            f"about {used.approx_tokens:,} tokens in all"
+        )
+        show_account_actions(
+            engine, admin, target, about=about, tabs_key=TABS_KEY, owner_key=OWNER_KEY
+        )
 
     st.subheader("Create accounts from a CSV file")
     issued = st.session_state.get(ISSUED_KEY)
@@ -387,18 +414,18 @@ with audit_tab:
         ),
         hide_index=True,
         width="stretch",
-        # Sized for what each column holds, so that the reason, the one free text, has the
-        # room; an auto-sized grid gives it an equal share and cuts it off. The CSV has it all.
+        # Sized to fit 1280 px with no sideways scroll; a long reason or detail is cut with an
+        # ellipsis here and is whole in the CSV below.
         column_config={
             "Time": st.column_config.DatetimeColumn(
-                format="D MMM YYYY, HH:mm:ss", timezone=zone_name, width=150
+                format="D MMM YYYY, HH:mm:ss", timezone=zone_name, width=140
             ),
-            "Admin": st.column_config.TextColumn(width=90),
-            "Action": st.column_config.TextColumn(width=170),
-            "Owner": st.column_config.TextColumn(width=90),
-            "Reason": st.column_config.TextColumn(width="large"),
-            "Chat": st.column_config.TextColumn(width=100),
-            "Detail": st.column_config.TextColumn(width="medium"),
+            "Admin": st.column_config.TextColumn(width=80),
+            "Action": st.column_config.TextColumn(width=160),
+            "Owner": st.column_config.TextColumn(width=80),
+            "Reason": st.column_config.TextColumn(width=150),
+            "Chat": st.column_config.TextColumn(width=95),
+            "Detail": st.column_config.TextColumn(width=95),
         },
     )
     # Served by the app's own route, to administrators only, with the same filters.

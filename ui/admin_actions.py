@@ -25,6 +25,11 @@ PENDING_KEY = "admin_pending_action"
 NOTICE_KEY = "admin_notice"
 RESET_KEY = "admin_reset_password"
 HISTORIES_TAB = "Stored histories"
+# The button that confirms taking something away looks like it (Streamlit has no such kind).
+DESTRUCTIVE_CSS = """<style>
+.st-key-user-action-yes button { background-color: #b42318; border-color: #b42318; color: #fff; }
+.st-key-user-action-yes button:hover { background-color: #912018; border-color: #912018; }
+</style>"""
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,21 @@ def _perform(engine: Engine, admin: Account, action: AccountAction, target: Acco
 
 
 def show_account_actions(
-    engine: Engine, admin: Account, target: Account, *, tabs_key: str, owner_key: str
+    engine: Engine,
+    admin: Account,
+    target: Account,
+    *,
+    about: str,
+    tabs_key: str,
+    owner_key: str,
 ) -> None:
-    """The picked account's actions, its pending confirmation, and a reset's password."""
+    """The picked account (`about` says more of it), its actions, its pending confirmation,
+    and a reset's password."""
     state = st.session_state
     now = datetime.now(UTC)
     user = plain(target.username)
     st.markdown(f"**{user}** · {target.role}" + (" · disabled" if target.disabled else ""))
+    st.caption(about)
     shown = [action for action in ACTIONS if action.shown(target, now)]
     columns = st.columns(len(shown) + 1)
     for column, action in zip(columns, shown, strict=False):
@@ -150,6 +163,7 @@ def show_account_actions(
     )
     pending = state.get(PENDING_KEY)
     if pending is not None and pending[1] == target.id:
+        st.html(DESTRUCTIVE_CSS)
         [action] = [a for a in ACTIONS if a.key == pending[0]]
         with st.container(border=True):
             st.warning(action.confirm.format(user=target.username))

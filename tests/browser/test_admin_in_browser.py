@@ -212,7 +212,9 @@ def test_an_opened_history_needs_a_reason_is_audited_and_is_shown_to_its_owner(
         page.get_by_role("tab", name="Audit log").click()
         audit_tab = page.get_by_role("tabpanel", name="Audit log")
         screenshot(page, "admin-02-audit-log")
-        # On a screen wide enough for every column (on a narrower one the grid scrolls sideways).
+        # Every column in view at 1280 px (a long reason is cut short on screen, not hidden).
+        scroller = audit_tab.get_by_test_id("stDataFrame").locator(".dvn-scroller").first
+        assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
         page.set_viewport_size({"width": 1920, "height": 860})
         views = [
             row
@@ -257,6 +259,11 @@ def test_an_account_is_picked_by_its_row_and_disabling_asks_first_naming_it(
     open_app(page, f"{app.url}/admin")
     users = page.get_by_test_id("stDataFrame").first
     rows = table_rows(users)
+    # Every column in view at 1280 px: no sideways scroll to find a user's state or quota.
+    scroller = users.locator(".dvn-scroller").first
+    assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), scroller.evaluate(
+        "e => [e.scrollWidth, e.clientWidth]"
+    )
     number = next(i for i, row in enumerate(rows) if row.get("username") == OWNER)
     pick_row(users, number)
     settle(page)
@@ -280,3 +287,15 @@ def test_an_account_is_picked_by_its_row_and_disabling_asks_first_naming_it(
         assert actions[:2] == [audit.USER_ENABLED, audit.USER_DISABLED]
     finally:
         dispose_engine(app_database_url(app))
+
+
+def test_each_page_has_a_title_that_names_it(app: RunningApp, people: None, page: Page) -> None:
+    open_app(page, app.url)
+    expect(page).to_have_title("Sign in · Chat")
+    sign_in(page, app.url, ADMIN)
+    expect(page).to_have_title("Chat")
+    for entry in ("My data", "Admin"):
+        go_to(page, entry)
+        expect(page).to_have_title(f"{entry} · Chat")
+    go_to(page, "Chat")
+    expect(page).to_have_title("Chat")

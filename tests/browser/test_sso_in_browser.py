@@ -351,14 +351,14 @@ def test_a_password_account_links_its_provider_account_and_then_signs_in_with_it
     paula = accounts.find_account(store_of(app).engine, username="paula")
     assert paula is not None
 
-    click_and_settle(page, page.get_by_role("button", name="Sign out"))
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     sign_in_with_sso(page, app.url, "paula-at-the-provider")
     # Her own account, with its password still, not a new one made from the provider's name.
     expect(page.get_by_text("Signed in as paula")).to_be_visible()
     assert accounts.find_account(store_of(app).engine, username="paula-at-the-provider") is None
 
     # Another account cannot take the same provider account (the provider remembers it).
-    click_and_settle(page, page.get_by_role("button", name="Sign out"))
+    click_and_settle(page, page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out"))
     sign_up(page, app.url, "quinn")
     open_app(page, f"{app.url}/account")
     page.get_by_role("button", name=f"Link to {PROVIDER_NAME}").click()
