@@ -27,6 +27,16 @@ DATABASE_URL, else the embedded SQLite file in DATA_DIR (migrated to the newest 
         with its line number. Each account gets a temporary password, to be replaced at its
         first sign-in; they are written once, as CSV, to --output (a new file only its owner
         can read) or to standard output.
+  migrate
+        Bring the schema to the newest version. On PostgreSQL this needs the tables' owner:
+        DATABASE_OWNER_URL (else DATABASE_URL is used, which then must own them).
+  grant-app-role ROLE
+        As the owner (DATABASE_OWNER_URL), after migrating: let ROLE, the role the app
+        connects as, use every table, sequence and narrow function, now and after later
+        migrations. PostgreSQL only.
+
+Only `migrate` and `grant-app-role` need the owner; every other command runs as the app's
+role (DATABASE_URL), held by row security like the app itself.
 
 Each command prints one line saying what it did (to standard error when the data itself goes
 to standard output) and exits 0; on an error it prints "error: ..." and exits 1 (2 for a
@@ -48,9 +58,13 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 import audit
+import settings
 from accounts import Account, AccountNotFound, create_account, find_account, reset_password
 from accounts.bulk_import import import_accounts, issued_csv, read_accounts_csv
+from database import get_engine, is_sqlite, migrate
+from database.migrate import OwnerNeeded
 from database.outages import DatabaseUnavailable
+from database.row_security import RowSecurityBypassed, grant_app_role
 from memory import ChatStore, open_store
 from memory.export import export_user_json, export_user_markdown, import_user_json
 from memory.retention import purge_expired
@@ -237,6 +251,25 @@ def import_users(store: ChatStore, args: argparse.Namespace) -> None:
     _say(line + str(output))
 
 
+def _owner_engine():
+    return get_engine(settings.database_owner_url() or settings.database_url())
+
+
+def migrate_schema(args: argparse.Namespace) -> None:
+    engine = _owner_engine()
+    migrate(engine)
+    _say("the schema is up to date")
+
+
+def grant_role(args: argparse.Namespace) -> None:
+    engine = _owner_engine()
+    if is_sqlite(engine):
+        raise CommandError("roles exist on PostgreSQL only: SQLite needs no grant")
+    migrate(engine)
+    grant_app_role(engine, args.role)
+    _say(f"{args.role} may now use the app's tables; row security holds it to one user")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, documented by this module's docstring."""
     parser = argparse.ArgumentParser(
@@ -279,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("file", metavar="FILE", help="a JSON export, or - for standard input")
     command.set_defaults(run=import_chats)
 
+    command = commands.add_parser("migrate", help="bring the schema up to date (as the owner)")
+    command.set_defaults(run=None, owner_run=migrate_schema)
+
+    command = commands.add_parser(
+        "grant-app-role", help="let the app's PostgreSQL role use the tables (as the owner)"
+    )
+    command.add_argument("role", help="the role DATABASE_URL connects as")
+    command.set_defaults(run=None, owner_run=grant_role)
+
     command = commands.add_parser("import-users", help="create the accounts of a CSV file")
     command.add_argument("file", metavar="FILE", help="a CSV file, or - for standard input")
     command.add_argument(
@@ -300,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.run is None:
+            args.owner_run(args)
+            return 0
         store = open_store()
         args.run(store, args)
     except KeyboardInterrupt:
@@ -313,7 +358,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as error:
         print(f"error: {_database_problem(error)}", file=sys.stderr)
         return 1
-    except (CommandError, ValueError, LookupError, OSError) as error:
+    except (
+        CommandError,
+        ValueError,
+        LookupError,
+        OSError,
+        RowSecurityBypassed,
+        OwnerNeeded,
+    ) as error:
         # The cores' named exceptions are ValueError/LookupError subclasses worded for people.
         print(f"error: {error}", file=sys.stderr)
         return 1

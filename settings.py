@@ -8,6 +8,9 @@ itself with `tomllib` so the cores can use settings without importing Streamlit.
 |-------------------------|-----------------------------------|------------------------------------------|
 | DATA_DIR                | ./data                            | where the embedded database and keys live |
 | DATABASE_URL            | sqlite:///$DATA_DIR/chat.db       | SQLAlchemy URL (sqlite or postgresql+psycopg) |
+| DATABASE_OWNER_URL      | (unset: DATABASE_URL)             | PostgreSQL URL as the tables' owner, for migrations |
+| DATABASE_ALLOW_RLS_BYPASS | off                             | "on" lets the app start as a role past row security (development) |
+| DATABASE_POOLER         | (none)                            | "pgbouncer" when DATABASE_URL goes through PgBouncer (transaction mode) |
 | DB_POOL_SIZE            | 10                                | PostgreSQL pool size per app process     |
 | DB_MAX_OVERFLOW         | 20                                | extra PostgreSQL connections under load  |
 | OPENAI_API_KEY          | (unset: local model)              | key for an OpenAI-compatible provider    |
@@ -150,6 +153,12 @@ def data_dir() -> Path:
 def database_url() -> str:
     """DATABASE_URL, or the embedded SQLite file in the data directory."""
     return get("DATABASE_URL") or f"sqlite:///{data_dir() / 'chat.db'}"
+
+
+def database_owner_url() -> str | None:
+    """DATABASE_OWNER_URL: PostgreSQL as the tables' owner, which migrations need (the app's
+    own role owns nothing, so row security holds it)."""
+    return get("DATABASE_OWNER_URL")
 
 
 # Keys published in streamlit-authenticator's documentation and common tutorials: anyone who

@@ -48,7 +48,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run(url: str, users: int, turns: int) -> dict[str, float]:
+def chat_as_users(
+    url: str, first: int, users: int, turns: int
+) -> tuple[list[float], list[str], float]:
+    """Users first .. first+users-1 chat `turns` turns each at once, one thread per user;
+    returns the turn latencies, the errors and the wall time."""
     store = open_store(url)
     chain = build_chain(EchoChatModel(), store)
     latencies: list[float] = []
@@ -73,14 +77,20 @@ def run(url: str, users: int, turns: int) -> dict[str, float]:
             with lock:
                 latencies.append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=simulated_user, args=(n,)) for n in range(users)]
+    threads = [
+        threading.Thread(target=simulated_user, args=(n,)) for n in range(first, first + users)
+    ]
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - began
+    return latencies, errors, time.perf_counter() - began
 
+
+def audit_sessions(url: str, users: int, turns: int) -> dict[str, int]:
+    """Read every simulated user's session back: lost, misplaced and duplicated messages."""
+    store = open_store(url)
     lost = misplaced = duplicated = 0
     for number in range(users):
         user = f"load-user-{number}"
@@ -96,12 +106,15 @@ def run(url: str, users: int, turns: int) -> dict[str, float]:
             for index, (role, content) in enumerate(got)
             if role == "ai" and (index == 0 or got[index - 1] != ("human", content[len("re: ") :]))
         )
+    return {"lost": lost, "misplaced": misplaced, "duplicated": duplicated}
+
+
+def run(url: str, users: int, turns: int) -> dict[str, float]:
+    latencies, errors, wall = chat_as_users(url, 0, users, turns)
     return {
         "turns": len(latencies),
         "errors": len(errors),
-        "lost": lost,
-        "misplaced": misplaced,
-        "duplicated": duplicated,
+        **audit_sessions(url, users, turns),
         "turns_per_s": len(latencies) / wall,
         "p50_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
         "p95_ms": percentile(latencies, 0.95) * 1000 if latencies else 0.0,

@@ -61,6 +61,7 @@ def _create_engine(url: str) -> Engine:
             )
         return create_engine(
             url,
+            connect_args=_pooler_connect_args(),
             pool_pre_ping=True,
             pool_size=settings.get_int("DB_POOL_SIZE", 10),
             max_overflow=settings.get_int("DB_MAX_OVERFLOW", 20),
@@ -69,6 +70,18 @@ def _create_engine(url: str) -> Engine:
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string()!r}: use sqlite or postgresql"
     )
+
+
+def _pooler_connect_args() -> dict[str, Any]:
+    """DATABASE_POOLER=pgbouncer: PgBouncer in transaction mode hands each transaction to any
+    server connection, where psycopg's prepared statements (made after 5 runs of a query)
+    would not exist; so none are made."""
+    pooler = (settings.get("DATABASE_POOLER") or "").strip().lower()
+    if pooler == "":
+        return {}
+    if pooler == "pgbouncer":
+        return {"prepare_threshold": None}
+    raise ValueError(f"DATABASE_POOLER must be empty or pgbouncer, got {pooler!r}")
 
 
 def _create_sqlite_engine(url: str) -> Engine:

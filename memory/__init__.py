@@ -8,8 +8,10 @@ chain.invoke({"ability": "Java", "input": "What is jvm?"},
 
 from __future__ import annotations
 
-from database import get_engine, migrate
+from database import get_engine
+from database.migrate import migrate_as_owner
 from database.outages import outages_raise
+from database.row_security import RowSecurityBypassed, check_app_role
 from memory.chain import SYSTEM_PROMPT, build_chain, build_prompt, fit_history, stream_reply
 from memory.errors import (
     ChatFull,
@@ -35,9 +37,11 @@ from memory.validation import MAX_CONTENT_CHARS
 @outages_raise(StoreUnavailable)
 def open_store(url: str | None = None) -> ChatStore:
     """A store on `url` (default: DATABASE_URL, else the embedded SQLite file), with the
-    schema migrated to the newest version."""
+    schema migrated to the newest version (on PostgreSQL as DATABASE_OWNER_URL when set).
+    Raises RowSecurityBypassed when a PostgreSQL role would see past row security."""
     engine = get_engine(url)
-    migrate(engine)
+    migrate_as_owner(engine)
+    check_app_role(engine)
     return ChatStore(engine)
 
 
@@ -49,6 +53,7 @@ __all__ = [
     "ChatStore",
     "InvalidContent",
     "InvalidId",
+    "RowSecurityBypassed",
     "SessionCursor",
     "SessionHistory",
     "SessionNotFound",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, tuple_
 
-from database import write_transaction
 from database.outages import module_outages_raise
+from database.row_security import act_for, writing_for
 from memory.errors import StoreUnavailable
 from memory.models import ChatMessage, ChatSession
 from memory.search import forget_chats, forget_owner
@@ -39,16 +39,23 @@ def delete_sessions(conn: Connection, keys: Sequence[tuple[str, str]]) -> Erased
     the caller's transaction; returns what was deleted."""
     if not keys:
         return ErasedCounts(0, 0)
-    pairs = [tuple(key) for key in keys]
-    forget_chats(conn, pairs)
-    # Messages go first explicitly: the cascade would do it, but not on an SQLite connection
-    # opened without PRAGMA foreign_keys (the store follows the same rule).
-    messages = conn.execute(
-        delete(_messages).where(tuple_(_messages.c.user_id, _messages.c.session_id).in_(pairs))
-    ).rowcount
-    sessions = conn.execute(
-        delete(_sessions).where(tuple_(_sessions.c.user_id, _sessions.c.session_id).in_(pairs))
-    ).rowcount
+    owners: dict[str, list[tuple[str, str]]] = {}
+    for user_id, session_id in keys:
+        owners.setdefault(user_id, []).append((user_id, session_id))
+    sessions = messages = 0
+    # Owner by owner: on PostgreSQL row security lets the transaction touch one user's rows
+    # at a time, and the retention purge hands over several users' chats at once.
+    for user_id, pairs in owners.items():
+        act_for(conn, user_id)
+        forget_chats(conn, pairs)
+        # Messages go first explicitly: the cascade would do it, but not on an SQLite
+        # connection opened without PRAGMA foreign_keys (the store follows the same rule).
+        messages += conn.execute(
+            delete(_messages).where(tuple_(_messages.c.user_id, _messages.c.session_id).in_(pairs))
+        ).rowcount
+        sessions += conn.execute(
+            delete(_sessions).where(tuple_(_sessions.c.user_id, _sessions.c.session_id).in_(pairs))
+        ).rowcount
     return ErasedCounts(sessions=sessions, messages=messages)
 
 
@@ -58,7 +65,7 @@ def delete_user_content(store: ChatStore, *, user_id: str) -> ErasedCounts:
     check_id(user_id, "user_id")
     sessions = messages = 0
     while True:
-        with write_transaction(store.engine) as conn:
+        with writing_for(store.engine, user_id) as conn:
             batch = conn.scalars(
                 select(_sessions.c.session_id)
                 .where(_sessions.c.user_id == user_id)

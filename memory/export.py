@@ -34,8 +34,9 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, and_, bindparam, select, update
 
 import settings
-from database import utcnow, write_transaction
+from database import utcnow
 from database.outages import module_outages_raise
+from database.row_security import reading_for, writing_for
 from memory.errors import ImportTooLarge, InvalidContent, StoreUnavailable
 from memory.export_format import EXPORT_FORMAT, Export, parse_export
 from memory.models import ChatMessage, ChatSession
@@ -118,7 +119,7 @@ def _read_user_content(store: ChatStore, user_id: str) -> list[dict[str, Any]]:
     )
     sessions: list[dict[str, Any]] = []
     numbers: dict[int, int] = {}
-    with store.engine.connect() as conn:
+    with reading_for(store.engine, user_id) as conn:
         for row in conn.execute(statement):
             if not sessions or sessions[-1]["session_id"] != row.session_id:
                 numbers = {}
@@ -365,7 +366,7 @@ def import_user_json(store: ChatStore, *, user_id: str, data: dict[str, Any]) ->
         return 0
     session_rows: list[dict[str, Any]] = []
     message_rows: list[dict[str, Any]] = []
-    with write_transaction(store.engine) as conn:
+    with writing_for(store.engine, user_id) as conn:
         taken = _taken_session_ids(conn, user_id, (s["session_id"] for s in sessions))
         for session in sessions:
             session_id = session["session_id"]

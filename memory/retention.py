@@ -15,10 +15,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from accounts.sign_ins import prune_sign_ins
-from database import utcnow, write_transaction
+from database import is_sqlite, utcnow, write_transaction
 from database.app_settings import read_setting, write_setting
 from database.outages import module_outages_raise
 from memory.erasure import delete_sessions
@@ -89,6 +89,25 @@ def _aware(now: datetime | None) -> datetime:
     return now.astimezone(UTC)
 
 
+def _expired_sessions(conn: Connection, cutoff: datetime) -> list[tuple[str, str]]:
+    """The (user_id, session_id) of a batch of chats not updated since `cutoff`, locked.
+    PostgreSQL's row security shows no transaction every user's chats: there the keys come
+    from migration 0013's narrow function, which returns nothing else."""
+    if is_sqlite(conn):
+        rows = conn.execute(
+            select(_sessions.c.user_id, _sessions.c.session_id)
+            .where(_sessions.c.updated_at < cutoff)
+            .order_by(_sessions.c.updated_at)
+            .limit(PURGE_BATCH_SESSIONS)
+        )
+    else:
+        rows = conn.execute(
+            text("SELECT user_id, session_id FROM chat_expired_sessions(:cutoff, :wanted)"),
+            {"cutoff": cutoff, "wanted": PURGE_BATCH_SESSIONS},
+        )
+    return [(user_id, session_id) for user_id, session_id in rows]
+
+
 def purge_expired(store: ChatStore, *, now: datetime | None = None) -> PurgeCounts:
     """Delete every session not updated since `now` minus the retention period, with its
     messages, in batches; record and return the counts. Keep forever deletes no chat. Quota
@@ -102,14 +121,8 @@ def purge_expired(store: ChatStore, *, now: datetime | None = None) -> PurgeCoun
             # FOR UPDATE (PostgreSQL): a session being written to right now is waited for and
             # re-checked, so a fresh message never loses its session mid-purge. SQLite's
             # BEGIN IMMEDIATE already keeps every other writer out of this transaction.
-            batch = conn.execute(
-                select(_sessions.c.user_id, _sessions.c.session_id)
-                .where(_sessions.c.updated_at < cutoff)
-                .order_by(_sessions.c.updated_at)
-                .limit(PURGE_BATCH_SESSIONS)
-                .with_for_update()
-            ).all()
-            counts = delete_sessions(conn, [tuple(row) for row in batch])
+            batch = _expired_sessions(conn, cutoff)
+            counts = delete_sessions(conn, batch)
         sessions += counts.sessions
         messages += counts.messages
         # Stop only on an empty batch: on PostgreSQL a short batch can mean that a locked

@@ -68,19 +68,28 @@ def _window(days: int, now: datetime | None) -> tuple[date, datetime, datetime]:
 
 
 def _per_day(
-    store: ChatStore, count, days: int, now: datetime | None, *where
+    store: ChatStore, days: int, now: datetime | None, *, writers: bool
 ) -> list[tuple[date, int]]:
     first, start, end = _window(days, now)
-    day = _utc_day(store.engine).label("day")
-    statement = (
-        select(day, count)
-        .where(_messages.c.created_at >= start, _messages.c.created_at < end, *where)
-        .group_by(day)
-    )
+    if is_sqlite(store.engine):
+        day = _utc_day(store.engine).label("day")
+        count = func.count(_messages.c.user_id.distinct()) if writers else func.count()
+        where = [_messages.c.role == "human"] if writers else []
+        statement = (
+            select(day, count)
+            .where(_messages.c.created_at >= start, _messages.c.created_at < end, *where)
+            .group_by(day)
+        )
+        parameters = {}
+    else:
+        # Row security shows no one every user's messages: migration 0013's narrow function
+        # returns the counts alone.
+        statement = text("SELECT day, n FROM chat_messages_per_day(:start, :end, :writers)")
+        parameters = {"start": start, "end": end, "writers": writers}
     with store.engine.connect() as conn:
         found = {
             value if isinstance(value, date) else date.fromisoformat(value): int(number)
-            for value, number in conn.execute(statement)
+            for value, number in conn.execute(statement, parameters)
         }
     every_day = (first + timedelta(days=offset) for offset in range(days))
     return [(day, found.get(day, 0)) for day in every_day]
@@ -91,7 +100,7 @@ def messages_per_day(
 ) -> list[tuple[date, int]]:
     """Messages stored on each of the last `days` UTC days up to `now`'s, oldest first, zeros
     included."""
-    return _per_day(store, func.count(), days, now)
+    return _per_day(store, days, now, writers=False)
 
 
 def active_users_per_day(
@@ -99,9 +108,7 @@ def active_users_per_day(
 ) -> list[tuple[date, int]]:
     """Distinct users who wrote a message (role human) on each of the last `days` UTC days,
     oldest first, zeros included."""
-    return _per_day(
-        store, func.count(_messages.c.user_id.distinct()), days, now, _messages.c.role == "human"
-    )
+    return _per_day(store, days, now, writers=True)
 
 
 def user_usage(store: ChatStore, *, user_ids: Sequence[str]) -> dict[str, Usage]:
@@ -110,6 +117,8 @@ def user_usage(store: ChatStore, *, user_ids: Sequence[str]) -> dict[str, Usage]
     wanted = list(dict.fromkeys(check_id(user_id, "user_id") for user_id in user_ids))
     sessions: dict[str, int] = {}
     messages: dict[str, tuple[int, int]] = {}
+    if not is_sqlite(store.engine):
+        return _postgres_usage(store, wanted)
     with store.engine.connect() as conn:
         for start in range(0, len(wanted), _ID_BATCH):
             batch = wanted[start : start + _ID_BATCH]
@@ -138,6 +147,24 @@ def user_usage(store: ChatStore, *, user_ids: Sequence[str]) -> dict[str, Usage]
             messages=count,
             approx_tokens=approx_tokens(characters),
         )
+    return usage
+
+
+def _postgres_usage(store: ChatStore, wanted: list[str]) -> dict[str, Usage]:
+    # Through migration 0013's narrow function: figures per user, never a row of content.
+    usage = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), _ID_BATCH):
+            rows = conn.execute(
+                text("SELECT * FROM chat_usage(:owners)"),
+                {"owners": wanted[start : start + _ID_BATCH]},
+            )
+            for user_id, sessions, messages, characters in rows:
+                usage[user_id] = Usage(
+                    sessions=int(sessions),
+                    messages=int(messages),
+                    approx_tokens=approx_tokens(int(characters)),
+                )
     return usage
 
 

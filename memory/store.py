@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     tuple_,
     update,
@@ -46,8 +47,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 import settings
-from database import upsert_ignore, utcnow, write_transaction
+from database import is_sqlite, upsert_ignore, utcnow
 from database.outages import outages_raise
+from database.row_security import reading_for, writing_for
 from memory.branches import (
     Versions,
     choose_version,
@@ -235,6 +237,25 @@ _LIST_SESSIONS = (
 )
 
 
+@dataclass(frozen=True)
+class AuditedReader:
+    """An admin reading another user's chat under the audit row that records it (audit_id)."""
+
+    admin_id: str
+    audit_id: int
+
+
+@dataclass(frozen=True)
+class SessionOutline:
+    """A chat as an admin sees it before giving a reason: when and how big, not what."""
+
+    session_id: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+    shelf: str
+
+
 def _pair(table, user_id: str, session_id: str):
     return and_(table.c.user_id == user_id, table.c.session_id == session_id)
 
@@ -305,7 +326,7 @@ class ChatStore:
         session_id = check_id(new_session_id() if session_id is None else session_id, "session_id")
         title = check_label(title, "title", MAX_TITLE_CHARS)
         ability = check_label(ability, "ability", MAX_ABILITY_CHARS) or DEFAULT_ABILITY
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             self._ensure_session(conn, user_id, session_id, ability=ability, title=title)
         summary = self.get_session(user_id, session_id)
         assert summary is not None
@@ -332,11 +353,19 @@ class ChatStore:
             )
         )
 
-    def get_session(self, user_id: str, session_id: str) -> SessionSummary | None:
-        """The session, or None if `user_id` has no session with that id."""
+    def _reading(self, user_id: str, reader: AuditedReader | None):
+        if reader is None:
+            return reading_for(self.engine, user_id)
+        return reading_for(self.engine, reader.admin_id, audit_id=reader.audit_id)
+
+    def get_session(
+        self, user_id: str, session_id: str, *, reader: AuditedReader | None = None
+    ) -> SessionSummary | None:
+        """The session, or None if `user_id` has no session with that id. An admin reads
+        another user's with `reader` (on PostgreSQL the database checks its audit row)."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with self.engine.connect() as conn:
+        with self._reading(user_id, reader) as conn:
             row = conn.execute(
                 select(*_SUMMARY_COLUMNS).where(_pair(_sessions, user_id, session_id))
             ).first()
@@ -357,7 +386,7 @@ class ChatStore:
         if shelf is not None and shelf not in SHELVES:
             raise InvalidContent(f"unknown shelf {shelf!r}; use one of {SHELVES}")
         if after is None and shelf is not None:
-            with self.engine.connect() as conn:
+            with reading_for(self.engine, user_id) as conn:
                 rows = conn.execute(
                     _LIST_SESSIONS, {"user_id": user_id, "shelf": shelf, "limit": max(1, limit)}
                 )
@@ -376,14 +405,39 @@ class ChatStore:
                 )
             )
         query = query.order_by(*_SESSIONS_BY_RECENCY)
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(query.limit(max(1, limit))).all()
         return [SessionSummary(*row) for row in rows]
+
+    def outline_sessions(self, user_id: str, limit: int = 200) -> list[SessionOutline]:
+        """The user's chats, newest first, without title or specialty: what an admin may see
+        of them before opening one (on PostgreSQL through migration 0013's narrow function)."""
+        check_id(user_id, "user_id")
+        with self.engine.connect() as conn:
+            if is_sqlite(conn):
+                rows = conn.execute(
+                    select(
+                        _sessions.c.session_id,
+                        _sessions.c.created_at,
+                        _sessions.c.updated_at,
+                        _sessions.c.message_count,
+                        _sessions.c.shelf,
+                    )
+                    .where(_sessions.c.user_id == user_id)
+                    .order_by(_sessions.c.updated_at.desc(), _sessions.c.session_id.desc())
+                    .limit(limit)
+                )
+            else:
+                rows = conn.execute(
+                    text("SELECT * FROM chat_sessions_outline(:owner, :wanted)"),
+                    {"owner": user_id, "wanted": limit},
+                )
+            return [SessionOutline(*row) for row in rows]
 
     def count_sessions(self, user_id: str) -> int:
         """How many sessions the user has."""
         check_id(user_id, "user_id")
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             return int(
                 conn.scalar(
                     select(func.count())
@@ -402,10 +456,8 @@ class ChatStore:
         text = clean_query(query)
         if not text:
             return self.list_sessions(user_id, limit, shelf=None)
-        with self.engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                # Reads only, each on its own: no BEGIN and ROLLBACK round trips around them.
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+        # One transaction: row security needs the user set in it (no autocommit reads).
+        with reading_for(self.engine, user_id) as conn:
             hits = find_sessions(conn, user_id, text, limit, columns=_SUMMARY_COLUMNS)
         return [SessionSummary(*hit.session, snippet=hit.snippet) for hit in hits]
 
@@ -441,7 +493,7 @@ class ChatStore:
         statement = update(_sessions).where(_pair(_sessions, user_id, session_id))
         if only_over is not None:
             statement = statement.where(_sessions.c.title_source == only_over)
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             result = conn.execute(statement.values(title=title, title_source=source))
         return result.rowcount > 0
 
@@ -465,7 +517,7 @@ class ChatStore:
             if onto
             else case((_sessions.c.shelf == shelf, LISTED), else_=_sessions.c.shelf)
         )
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             result = conn.execute(
                 update(_sessions).where(_pair(_sessions, user_id, session_id)).values(shelf=value)
             )
@@ -476,7 +528,7 @@ class ChatStore:
         """Delete the session and all its messages. True if there was one to delete."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             if _lock_session(conn, user_id, session_id):
                 forget_chats(conn, [(user_id, session_id)])
             # Messages go first explicitly: the cascade would do it, but not on an SQLite
@@ -494,14 +546,20 @@ class ChatStore:
         return SessionHistory(self, user_id, session_id)
 
     def load_messages(
-        self, user_id: str, session_id: str, *, every_version: bool = False
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        every_version: bool = False,
+        reader: AuditedReader | None = None,
     ) -> list[StoredMessage]:
         """The session's active path in conversation order (empty if there is no such
-        session); with `every_version`, every message it holds, other versions included."""
+        session); with `every_version`, every message it holds, other versions included. An
+        admin reads another user's with `reader`."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         query = _LOAD_EVERY_VERSION if every_version else _LOAD_MESSAGES
-        with self.engine.connect() as conn:
+        with self._reading(user_id, reader) as conn:
             rows = conn.execute(query, {"user_id": user_id, "session_id": session_id})
             return [StoredMessage(*row) for row in rows]
 
@@ -510,7 +568,7 @@ class ChatStore:
         without the timestamps that `load_messages` also parses."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(_LOAD_CONVERSATION, {"user_id": user_id, "session_id": session_id})
             return [tuple(row) for row in rows]
 
@@ -518,7 +576,7 @@ class ChatStore:
         """How many messages the chat's active path holds (other versions not counted)."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             count = conn.scalar(
                 select(func.count()).select_from(_messages).where(_path(user_id, session_id))
             )
@@ -529,7 +587,7 @@ class ChatStore:
         answer: what a title is written from."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(
                 select(_messages.c.turn, _messages.c.role, _messages.c.content, _messages.c.status)
                 .where(_path(user_id, session_id))
@@ -567,7 +625,7 @@ class ChatStore:
         if before is not None:
             query = query.where(_before(before))
         query = query.order_by(*_NEWEST_FIRST).limit(max(1, limit) + 1)
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(query).all()
             newest = [StoredMessage(*row) for row in rows[: max(1, limit)]][::-1]
             versions = _versions_shown(conn, user_id, session_id, newest) if with_versions else {}
@@ -579,7 +637,7 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         path = _path(user_id, session_id)
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(
                 select(*_MESSAGE_COLUMNS).where(path, ~_before(start)).order_by(*_ORDER)
             ).all()
@@ -609,7 +667,7 @@ class ChatStore:
         ).where(_path(user_id, session_id))
         if before is not None:
             query = query.where(_before(before))
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             rows = conn.execute(query.order_by(*_NEWEST_FIRST).limit(max(1, limit)))
             return [tuple(row) for row in rows]
 
@@ -632,7 +690,7 @@ class ChatStore:
         question = check_content(question, allow_empty=False)
         ability = check_label(ability, "ability", MAX_ABILITY_CHARS) or DEFAULT_ABILITY
         now = utcnow()
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             self._ensure_session(conn, user_id, session_id, ability=ability)
             # Held to the end: the path's end read here is still its end when the question
             # joins it, whatever another tab chooses meanwhile. (SQLite's BEGIN IMMEDIATE
@@ -742,7 +800,7 @@ class ChatStore:
         check_id(session_id, "session_id")
         question = check_content(question, allow_empty=False)
         now = utcnow()
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             if not _lock_session(conn, user_id, session_id):
                 raise SessionNotFound(f"no session {session_id!r} for this user")
             old = conn.execute(
@@ -783,7 +841,7 @@ class ChatStore:
         MessageNotFound if the chat has no such message."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             if not _lock_session(conn, user_id, session_id):
                 raise SessionNotFound(f"no session {session_id!r} for this user")
             end = choose_version(conn, user_id, session_id, message_id)
@@ -804,7 +862,7 @@ class ChatStore:
         now = utcnow()
         user_id, session_id = turn.user_id, turn.session_id
         try:
-            with write_transaction(self.engine) as conn:
+            with writing_for(self.engine, user_id) as conn:
                 # First, so that the row lock is held before the question's place is read.
                 count = conn.execute(
                     update(_sessions)
@@ -869,7 +927,7 @@ class ChatStore:
         is added beside the old ones (`finish_turn`). None when the session has no turn."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with self.engine.connect() as conn:
+        with reading_for(self.engine, user_id) as conn:
             question = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.content)
                 .where(_path(user_id, session_id), _messages.c.role == "human")
@@ -896,7 +954,7 @@ class ChatStore:
             return
         now = utcnow()
         first_question = next((content for role, content in checked if role == "human"), "")
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             self._ensure_session(conn, user_id, session_id, ability=DEFAULT_ABILITY)
             # The row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)
             # makes the turn numbers below ours alone.
@@ -965,7 +1023,7 @@ class ChatStore:
         """Delete every message of the session, keeping the session itself."""
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
-        with write_transaction(self.engine) as conn:
+        with writing_for(self.engine, user_id) as conn:
             if _lock_session(conn, user_id, session_id):
                 forget_chats(conn, [(user_id, session_id)])
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))

@@ -25,6 +25,7 @@ from llm import ModelError
 from memory.export import ROLE_NAMES
 from memory.retention import last_purge, purge_expired, retention_days, set_retention_days
 from memory.stats import active_users_per_day, messages_per_day, user_usage
+from memory.store import AuditedReader
 from quotas import (
     MAX_LIMIT,
     InvalidLimit,
@@ -298,7 +299,7 @@ with histories_tab:
     owner = account_named("Owner's username", key=OWNER_KEY)
     if owner is not None:
         # Every chat of theirs, pinned and archived ones too: only where it sits is shown.
-        sessions = store.list_sessions(owner.id, limit=200, shelf=None)
+        sessions = store.outline_sessions(owner.id, limit=200)
         # Before a reason, only what identifies a chat without revealing it: the title and the
         # specialty are the user's words, and a session id may be too (an import keeps it).
         st.dataframe(
@@ -343,7 +344,7 @@ with histories_tab:
                 st.error("Choose a chat.")
             else:
                 try:
-                    audit.record(
+                    opening = audit.record(
                         engine,
                         actor_id=admin.id,
                         action=audit.HISTORY_VIEWED,
@@ -354,11 +355,19 @@ with histories_tab:
                 except audit.AuditError as error:
                     st.error(f"Nothing is shown. {sentence(str(error))}")
                 else:
-                    st.subheader(plain(choice.title or "New chat"))
-                    st.caption(f"Assistant specialized in {plain(choice.ability)}")
+                    # Read under that audit row: on PostgreSQL the database itself checks it.
+                    reader = AuditedReader(admin_id=admin.id, audit_id=opening.id)
+                    chat = store.get_session(owner.id, choice.session_id, reader=reader)
+                    stored = store.load_messages(
+                        owner.id, choice.session_id, every_version=True, reader=reader
+                    )
+                    if chat is None:
+                        st.info("This chat was deleted meanwhile.")
+                    else:
+                        st.subheader(plain(chat.title or "New chat"))
+                        st.caption(f"Assistant specialized in {plain(chat.ability)}")
                     # Every version is shown: what the chat holds, not only what its owner
                     # sees now.
-                    stored = store.load_messages(owner.id, choice.session_id, every_version=True)
                     for message in stored:
                         st.markdown(
                             f"**{ROLE_NAMES.get(message.role, message.role)}** · "

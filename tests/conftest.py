@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from database import get_engine, migrate
 from database.engine import dispose_engine
+from database.row_security import grant_app_role
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.scale.conftest import StubServer, running_stub
-from tests.support.postgres import PostgresCluster
+from tests.support.pgbouncer import PgBouncer
+from tests.support.postgres import APP_ROLE, PostgresCluster
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +25,14 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster().start()
     yield cluster
     cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_cluster: PostgresCluster) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode in front of the throwaway cluster, for the whole run."""
+    bouncer = PgBouncer(postgres_cluster).start()
+    yield bouncer
+    bouncer.stop()
 
 
 @pytest.fixture
@@ -42,10 +53,19 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated Engine on each engine, in turn; disposed after the test."""
-    engine = get_engine(database_url)
-    migrate(engine)
-    yield engine
+    """A migrated Engine on each engine, in turn, connected as the app is: on PostgreSQL the
+    owner migrates `database_url` and the engine is the app's own role on it, held to row
+    security. Disposed after the test."""
+    if database_url.startswith("sqlite"):
+        url = database_url
+        migrate(get_engine(url))
+    else:
+        owner = get_engine(database_url)
+        migrate(owner)
+        grant_app_role(owner, APP_ROLE)
+        url = make_url(database_url).set(username=APP_ROLE).render_as_string(hide_password=False)
+    yield get_engine(url)
+    dispose_engine(url)
     dispose_engine(database_url)
 
 

@@ -17,13 +17,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
+from sqlalchemy.engine import make_url
 
 import audit
 from accounts import authenticate, find_account
-from database import utcnow, write_transaction
+from database import get_engine, migrate, utcnow, write_transaction
+from database.engine import dispose_engine
+from database.row_security import grant_app_role
 from memory import ChatStore
 from memory.models import ChatSession
 from memory.retention import last_purge, set_retention_days
+from tests.support.databases import whole_database
+from tests.support.postgres import APP_ROLE
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -39,6 +44,14 @@ class Run:
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
+    if database_url.startswith("postgresql"):
+        # As in production: the commands run as the app's role, the owner migrates.
+        env["DATABASE_OWNER_URL"] = database_url
+        owner = get_engine(database_url)
+        migrate(owner)
+        grant_app_role(owner, APP_ROLE)
+        dispose_engine(database_url)
+        database_url = make_url(database_url).set(username=APP_ROLE).render_as_string(False)
     env.update(
         DATABASE_URL=database_url,
         DATA_DIR=str(tmp_path / "data"),
@@ -186,7 +199,7 @@ def test_purge_deletes_expired_sessions_and_prints_the_counts(manage, engine: En
     _chat(store, "u1", "old", "one", "two")
     _chat(store, "u1", "new", "three")
     sessions = ChatSession.__table__
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(
             update(sessions)
             .where(sessions.c.session_id == "old")

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import audit
+from database import get_engine
+from database.row_security import RowSecurityBypassed, check_app_role
 from llm import ModelError, start_default_model
 from llm.provider import default_local_server
 from memory import ChatStore, open_store
@@ -58,8 +60,21 @@ def _warm_up_model() -> None:
         log.warning("model not available at start-up: %s", error)
 
 
+def refuse_a_role_past_row_security() -> None:
+    """Stop the process, with the reason in its log, when its PostgreSQL role could read
+    every user's chats. A database that cannot be reached now is left to the pages."""
+    try:
+        check_app_role(get_engine())
+    except RowSecurityBypassed as refused:
+        log.error("%s", refused)
+        raise
+    except Exception:  # an outage: the pages explain it, and the check runs at the next start
+        log.warning("could not check the database role at start-up", exc_info=True)
+
+
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
+    refuse_a_role_past_row_security()
     start_retention_worker()
     threading.Thread(target=_warm_up_model, name="model-warm-up", daemon=True).start()
     yield

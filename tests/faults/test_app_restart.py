@@ -98,7 +98,7 @@ def test_killing_the_app_mid_answer_keeps_the_question_once_and_retry_answers_it
     processes: list[RunningApp],
     tmp_path: Path,
 ) -> None:
-    database_url = postgres_cluster.create_database()
+    database_url = postgres_cluster.create_app_database()
     env = app_on(database_url, stub, tmp_path / "data")
     app = start_app_process(env, tmp_path / "app.log")
     processes.append(app)
@@ -179,7 +179,7 @@ def restarted_tab(
 ) -> Page:
     """`page` after max signed up and chatted, and the app was SIGKILLed and started again on
     the same port while the tab stayed open, once the tab has reconnected."""
-    env = app_on(postgres_cluster.create_database(), stub, tmp_path / "data")
+    env = app_on(postgres_cluster.create_app_database(), stub, tmp_path / "data")
     app = start_app_process(env, tmp_path / "app.log")
     processes.append(app)
     warm_up(browser, app)
@@ -285,7 +285,7 @@ def signed_up_app_on_own_cluster(
 ) -> str:
     """Start the app on a fresh database of `cluster`, sign `username` up and ask one question;
     return the database URL."""
-    database_url = cluster.create_database()
+    database_url = cluster.create_app_database()
     app = start_app_process(app_on(database_url, stub, data_dir), data_dir / "app.log")
     processes.append(app)
     warm_up(browser, app)

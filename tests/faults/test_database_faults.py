@@ -25,7 +25,7 @@ def own_cluster() -> Iterator[PostgresCluster]:
 
 @pytest.fixture
 def pg_store(own_cluster: PostgresCluster) -> Iterator[ChatStore]:
-    url = own_cluster.create_database()
+    url = own_cluster.create_app_database()
     yield open_store(url)
     dispose_engine(url)
 

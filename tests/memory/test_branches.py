@@ -14,6 +14,7 @@ from memory.chain import session_window
 from memory.errors import ChatFull, InvalidContent, MessageNotFound
 from memory.models import ChatMessage
 from memory.store import INTERRUPTED
+from tests.support.databases import whole_database
 from tests.support.fake_chat import RecordingChatModel
 
 
@@ -43,7 +44,7 @@ def page_versions(store: ChatStore, user: str = "alice", session: str = "chat") 
 
 
 def every_row(engine: Engine) -> int:
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(ChatMessage)) or 0)
 
 

@@ -29,6 +29,7 @@ from memory import (
 )
 from memory.chain import ANSWER_RESERVE_TOKENS, TurnCost, question_tokens
 from memory.models import ChatMessage, ChatSession
+from tests.support.databases import whole_database
 from tests.support.fake_chat import RecordingChatModel
 
 JAVA_SYSTEM_LINE = "You are an assistant specialized in Java. Answer within 30 words."
@@ -60,7 +61,7 @@ def stored(store: ChatStore, user: str, session: str) -> list[tuple[str, str, st
 
 
 def row_counts(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         sessions = conn.scalar(select(func.count()).select_from(ChatSession))
         messages = conn.scalar(select(func.count()).select_from(ChatMessage))
     return int(sessions or 0), int(messages or 0)

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 
 from memory import ChatStore, InvalidId, erasure
 from memory.erasure import ErasedCounts, delete_user_content
+from tests.support.databases import whole_database
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def _chat(store: ChatStore, user_id: str, session_id: str, turns: int = 2) -> No
 
 def _rows_of(engine: Engine, user_id: str) -> tuple[int, int]:
     """Raw counts, not through the store: what is really left in the tables."""
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         sessions = conn.execute(
             text("SELECT count(*) FROM chat_sessions WHERE user_id = :user_id"),
             {"user_id": user_id},

@@ -23,6 +23,7 @@ from memory.export import (
     import_user_json,
 )
 from memory.models import ChatMessage, ChatSession
+from tests.support.databases import whole_database
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def _snapshot(store: ChatStore, user_id: str) -> dict[str, tuple]:
 
 
 def _row_counts(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         return (
             conn.scalar(select(func.count()).select_from(ChatSession)),
             conn.scalar(select(func.count()).select_from(ChatMessage)),

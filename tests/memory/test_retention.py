@@ -25,6 +25,7 @@ from memory.retention import (
 from quotas import Limits, admit_question, set_own_limits, todays_use
 from quotas.models import QuotaUse
 from sso.models import PendingLogin
+from tests.support.databases import whole_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -40,7 +41,7 @@ def _session(store: ChatStore, user_id: str, session_id: str, *, updated: dateti
         turn = store.begin_turn(user_id, session_id, f"question {number}")
         store.finish_turn(turn, f"answer {number}")
     table = ChatSession.__table__
-    with write_transaction(store.engine) as conn:
+    with write_transaction(whole_database(store.engine)) as conn:
         conn.execute(
             update(table)
             .where(table.c.user_id == user_id, table.c.session_id == session_id)
@@ -50,12 +51,12 @@ def _session(store: ChatStore, user_id: str, session_id: str, *, updated: dateti
 
 def _remaining(store: ChatStore) -> set[tuple[str, str]]:
     table = ChatSession.__table__
-    with store.engine.connect() as conn:
+    with whole_database(store.engine).connect() as conn:
         return {tuple(row) for row in conn.execute(select(table.c.user_id, table.c.session_id))}
 
 
 def _message_count(store: ChatStore) -> int:
-    with store.engine.connect() as conn:
+    with whole_database(store.engine).connect() as conn:
         return conn.scalar(select(func.count()).select_from(ChatMessage))
 
 
@@ -132,7 +133,7 @@ def test_every_purge_drops_quota_counts_older_than_yesterday(
 
     purge_expired(store, now=NOW)  # keep forever: no chat goes, old counts still do
 
-    with store.engine.connect() as conn:
+    with whole_database(store.engine).connect() as conn:
         days = conn.scalars(select(QuotaUse.day).order_by(QuotaUse.day)).all()
     assert days == [(NOW - timedelta(days=1)).date(), NOW.date()]
     assert todays_use(store.engine, [ada.id], now=NOW)[ada.id].messages_used == 1
@@ -207,7 +208,7 @@ def test_every_purge_drops_expired_sign_ins_and_unfinished_single_sign_ons(
             lifetime=timedelta(days=days),
             now=NOW - timedelta(days=2),
         )
-    with write_transaction(store.engine) as conn:
+    with write_transaction(whole_database(store.engine)) as conn:
         for state, minutes in (("gone", -1), ("waiting", 5)):
             conn.execute(
                 PendingLogin.__table__.insert().values(
@@ -226,5 +227,5 @@ def test_every_purge_drops_expired_sign_ins_and_unfinished_single_sign_ons(
     assert [
         s.expires_at for s in accounts.list_sign_ins(store.engine, user_id=ada.id, now=NOW)
     ] == [NOW + timedelta(days=28)]
-    with store.engine.connect() as conn:
+    with whole_database(store.engine).connect() as conn:
         assert conn.scalars(select(PendingLogin.state_hash)).all() == ["waiting"]

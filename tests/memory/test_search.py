@@ -31,6 +31,7 @@ from memory.search import (
     search_owners,
     tokens_with_offsets,
 )
+from tests.support.databases import whole_database
 from tests.support.search_index import assert_index_matches_messages
 
 
@@ -114,12 +115,12 @@ def test_the_longer_words_of_a_prefix_are_the_users_own_and_leave_with_their_mes
     ask(store, "ann", "s1", "java javadoc javascript")
     ask(store, "ann", "s2", "javadoc again")
     ask(store, "bob", "s1", "javanese")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         key = owner_key(conn, "ann")
         assert prefix_expansions(conn, f"{key}xjava") == [f"{key}xjavadoc", f"{key}xjavascript"]
         assert prefix_expansions(conn, f"{key}xjavas") == [f"{key}xjavascript"]
     store.delete_session("ann", "s1")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         # Nothing of a deleted message lingers: the words are listed from the chats holding them.
         assert prefix_expansions(conn, f"{key}xjava") == [f"{key}xjavadoc"]
 
@@ -132,7 +133,7 @@ def test_a_one_word_query_is_answered_from_each_words_chats_and_others_from_the_
     ask(store, "ann", "s1", "plum jam", "plum tart")
     ask(store, "ann", "s2", "plum cake", "fig")
     ask(store, "ann", "s3", "plumber", "no")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         ids = dict(conn.execute(select(ChatMessage.content, ChatMessage.id)).all())
         plum = parse_query("plum")
         assert one_word_hits(conn, "ann", plum, 50) == [
@@ -144,12 +145,12 @@ def test_a_one_word_query_is_answered_from_each_words_chats_and_others_from_the_
         assert one_word_hits(conn, "ann", parse_query("plum jam"), 50) is None
         assert one_word_hits(conn, "bob", plum, 50) == []
         key = owner_key(conn, "ann")
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(
             text("UPDATE session_terms SET newest = :id WHERE term = :term AND session_id = 's1'"),
             {"id": ids["plum jam"], "term": f"{key}xplum"},
         )
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         assert one_word_hits(conn, "ann", plum, 50) == [
             ids["plumber"],
             ids["plum cake"],
@@ -165,7 +166,7 @@ def test_a_prefix_of_too_many_words_is_left_to_the_message_index(
     words = " ".join(f"ka{chr(ord('a') + n)}" for n in range(MAX_PREFIX_WORDS + 1))
     ask(store, "ann", "s1", words)
     ask(store, "ann", "s2", "kaa")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         many = one_word_hits(conn, "ann", parse_query("ka"), 50)
         assert (many is None) == (engine.dialect.name == "sqlite")
         assert one_word_hits(conn, "ann", parse_query("kaq"), 50) is not None
@@ -176,7 +177,7 @@ def test_a_prefix_of_too_many_words_is_left_to_the_message_index(
 def newest_hits_by_hand(engine: Engine, user: str, word: str, limit: int = 50) -> list[str]:
     """What a search for one whole word must give, read the slow way: every message of the
     user normalised here, sessions ordered by their newest message holding the word."""
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         rows = conn.execute(
             select(ChatMessage.id, ChatMessage.session_id, ChatMessage.content).where(
                 ChatMessage.user_id == user
@@ -306,7 +307,7 @@ def test_title_hits_and_message_hits_are_merged_by_time(engine: Engine, store: C
     store.rename_session("user1", "both", "Kotlin, the second time")
     assert found(store, "user1", "kotlin") == ["both", "in-title", "in-message"]
     # A title hit is dated by the session's update, a message hit by the matching message.
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(
             update(ChatSession)
             .where(ChatSession.user_id == "user1", ChatSession.session_id == "in-title")
@@ -394,7 +395,7 @@ def test_a_session_deleted_by_another_tool_through_the_cascade_leaves_the_index(
 ) -> None:
     ask(store, "user1", "doomed", "Marmalade?", "Oranges.")
     ask(store, "user1", "kept", "Jam?", "Berries.")
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(text("DELETE FROM chat_sessions WHERE session_id = 'doomed'"))
     assert found(store, "user1", "marmalade") == []
     assert found(store, "user1", "jam") == ["kept"]
@@ -412,7 +413,7 @@ def test_erasing_an_account_leaves_no_index_entry_nor_owner_key(
     assert found(store, "alice", "jam") == []
     assert found(store, "bob", "marmalade") == ["s1"]
     assert found(store, "bob", "lemons") == ["s1"]
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         owners = conn.scalars(select(search_owners.c.user_id)).all()
     assert owners == ["bob"]
     assert_index_matches_messages(engine)
@@ -427,7 +428,7 @@ def test_a_retention_purge_removes_the_purged_sessions_from_the_index(
 ) -> None:
     ask(store, "user1", "old", "Ancient marmalade", "Oranges.")
     ask(store, "user1", "new", "Fresh jam", "Berries.")
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(
             update(ChatSession)
             .where(ChatSession.session_id == "old")
@@ -482,7 +483,7 @@ def test_deleting_the_newest_message_holding_a_word_dates_its_chat_by_the_next_n
     ChatStore(engine, max_messages_per_chat=7).finish_turn(turn, "none")
     assert_index_matches_messages(engine)
     assert found(store, "ann", "plum") == ["a", "b"]
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         # The newest messages of chat a holding "plum" go, in one statement with an old one.
         conn.execute(
             text(
@@ -504,13 +505,13 @@ def test_a_word_count_gone_wrong_outside_the_app_goes_with_the_words_last_holder
     """A row counting one holder too many (a writer outside the app) does not outlive the
     word: when its last holder goes, no next holder is found and the row goes with it."""
     ask(store, "ann", "s1", "quince jam", "plum")
-    with write_transaction(engine) as conn:
+    with write_transaction(whole_database(engine)) as conn:
         conn.execute(text("UPDATE session_terms SET hits = hits + 1"))
     # A full chat's Retry replaces the answer: "plum" had one real holder.
     full = ChatStore(engine, max_messages_per_chat=2)
     full.finish_turn(full.reopen_last_turn("ann", "s1"), "fig")
     assert found(store, "ann", "plum") == []
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         words = conn.execute(text("SELECT term FROM session_terms")).scalars().all()
     assert sorted(word.split("x", 1)[1] for word in words) == ["fig", "jam", "quince"]
 
@@ -590,7 +591,7 @@ def test_each_engine_indexes_exactly_the_normalisers_terms(
     is what the normaliser made, in any script."""
     content = "Éclair ﬁle ½ 東京に ｶﾞｽ 한국어 हिन्दी 1️⃣ 🇫🇷 👩‍👩‍👧 1e5 0x1F co\xadoperate"
     ask(store, "user1", "s1", content, "")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         key = conn.scalar(select(search_owners.c.key))
         expected = indexed_terms(key, content).split()
         if engine.dialect.name == "sqlite":
@@ -650,7 +651,9 @@ def test_a_message_of_nearly_every_han_character_is_stored_and_found(
 ) -> None:
     """PostgreSQL refuses a tsvector over 1 MiB of words: such a message is still stored, and
     indexed as far as the limit allows, on both engines alike."""
-    with write_transaction(engine) as conn:  # a long key makes every indexed word longer
+    with write_transaction(
+        whole_database(engine)
+    ) as conn:  # a long key makes every indexed word longer
         conn.execute(search_owners.insert().values(user_id="user1", key=9_999_999))
     han = "".join(map(chr, range(0x4E00, 0x9FFF))) + "".join(map(chr, range(0x20000, 0x33500)))
     han = han[:100_000]

@@ -13,6 +13,7 @@ from database import write_transaction
 from memory import ChatStore
 from memory.models import ChatMessage
 from memory.stats import Usage, active_users_per_day, messages_per_day, user_usage
+from tests.support.databases import whole_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -29,7 +30,7 @@ def _turn(store: ChatStore, user_id: str, session_id: str, at: datetime, *, answ
     if answer:
         store.finish_turn(turn, "an answer")
     table = ChatMessage.__table__
-    with write_transaction(store.engine) as conn:
+    with write_transaction(whole_database(store.engine)) as conn:
         conn.execute(
             update(table)
             .where(
@@ -102,7 +103,7 @@ def test_active_users_counts_each_user_who_wrote_once_per_day(store: ChatStore) 
 def test_an_answer_alone_does_not_make_its_user_active_that_day(store: ChatStore) -> None:
     _turn(store, "alice", "s1", _day(1, hour=23), answer=True)
     table = ChatMessage.__table__
-    with write_transaction(store.engine) as conn:
+    with write_transaction(whole_database(store.engine)) as conn:
         conn.execute(update(table).where(table.c.role == "ai").values(created_at=_day(0, hour=0)))
 
     assert active_users_per_day(store, days=2, now=NOW) == [

@@ -20,6 +20,7 @@ from memory import (
     open_store,
 )
 from memory.models import ChatMessage, ChatSession
+from tests.support.databases import whole_database
 
 # Ids that a careless store would confuse: case, spaces, SQL quoting, LIKE wildcards, escapes,
 # unicode look-alikes and normalisation forms, zero-width characters, the maximum length.
@@ -82,7 +83,7 @@ def conversation(store: ChatStore, user: str, session: str) -> list[tuple[str, s
 
 
 def row_counts(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         sessions = conn.scalar(select(func.count()).select_from(ChatSession))
         messages = conn.scalar(select(func.count()).select_from(ChatMessage))
     return int(sessions or 0), int(messages or 0)
@@ -200,7 +201,7 @@ def test_pages_of_sessions_cover_every_session_once_even_with_equal_timestamps(
         store.create_session("user1", session_id=f"s{number}", title=f"title {number}")
     store.create_session("user2", session_id="s9", title="someone else's")
     same_moment = store.get_session("user1", "s0").updated_at
-    with engine.begin() as conn:
+    with whole_database(engine).begin() as conn:
         conn.execute(
             update(ChatSession)
             .where(ChatSession.user_id == "user1", ChatSession.session_id.in_(["s2", "s3", "s4"]))
@@ -501,7 +502,8 @@ def test_a_bad_title_is_refused_and_the_old_one_stays(store: ChatStore, title: s
 # Durability and concurrency ------------------------------------------------------------------
 
 
-def test_a_reopened_store_keeps_every_session_and_message(database_url: str) -> None:
+def test_a_reopened_store_keeps_every_session_and_message(engine: Engine) -> None:
+    database_url = engine.url.render_as_string(hide_password=False)
     store = open_store(database_url)
     ask(store, "user1", "s1", "What is jvm?", "The JVM.")
     ask(store, "user2", "s1", "Hello", "Hi")

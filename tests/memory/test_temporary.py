@@ -31,6 +31,7 @@ from memory.temporary import (
     build_temporary_chain,
     stream_temporary_reply,
 )
+from tests.support.databases import whole_database
 from tests.support.fake_chat import RecordingChatModel
 
 JAVA_SYSTEM_LINE = "You are an assistant specialized in Java. Answer within 30 words."
@@ -501,7 +502,7 @@ def rows_holding(engine: Engine, marker: str) -> list[str]:
     """Every table of the database whose rows, as text, hold `marker`: each row of each table,
     the search index's included."""
     found = []
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         for name in inspect(engine).get_table_names():
             for row in conn.execute(select(text("*")).select_from(table(name))):
                 if marker in str(tuple(row)):
@@ -535,7 +536,7 @@ def database_folders(engine: Engine, request: pytest.FixtureRequest) -> tuple[li
     if engine.dialect.name == "sqlite":
         return [Path(engine.url.database or "").parent], []
     cluster = request.getfixturevalue("postgres_cluster")
-    with engine.connect() as conn:
+    with whole_database(engine).connect() as conn:
         # Dirty pages to their data files and the WAL to disk: fsync and synchronous_commit
         # are off in the test cluster, so without it a row could still be in memory only.
         conn.execute(text("CHECKPOINT"))

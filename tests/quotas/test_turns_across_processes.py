@@ -18,15 +18,18 @@ from memory import open_store
 from memory.models import ChatMessage
 from quotas import Limits, QuotaExceeded, admit_question, set_default_limits, todays_use
 from tests.browser.conftest import PROJECT_DIR
+from tests.support.databases import whole_database
+from tests.support.postgres import PostgresCluster
 
 QUESTIONS_PER_PROCESS = 25
 LIMIT = 10
 
 
 def test_fifty_questions_from_two_processes_with_a_limit_of_ten_get_ten_answers(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
+    postgres_url = postgres_cluster.create_app_database()
     store = open_store(postgres_url)
     ada = accounts.create_account(store.engine, username="ada", password="correct horse b")
     set_default_limits(store.engine, Limits(messages_per_day=LIMIT))
@@ -64,7 +67,7 @@ def test_fifty_questions_from_two_processes_with_a_limit_of_ten_get_ten_answers(
     assert sum(report["answered"] for report in reports) == LIMIT
     # The model was called for the admitted questions only, and only they were stored.
     assert sum(report["model_calls"] for report in reports) == LIMIT
-    with store.engine.connect() as conn:
+    with whole_database(store.engine).connect() as conn:
         by_role = dict(
             conn.execute(select(ChatMessage.role, func.count()).group_by(ChatMessage.role)).all()
         )

@@ -24,6 +24,7 @@ import jwt
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from tests.browser import conftest as browser_support
@@ -37,6 +38,7 @@ from tests.browser.conftest import (
     visible_form,
     wait_until_healthy,
 )
+from tests.support.databases import OWNER
 from tests.support.postgres import free_port
 
 COOKIE_NAME = "chat_auth"
@@ -201,8 +203,12 @@ def mint_cookie(
 
 
 def sql(database_url: str, query: str, **params: Any) -> list[tuple[Any, ...]]:
-    """Rows of a raw SQL query, on a connection of its own (no pool kept open)."""
-    engine = create_engine(database_url, poolclass=NullPool)
+    """Rows of a raw SQL query, on a connection of its own (no pool kept open); on
+    PostgreSQL as the tables' owner, which sees every user's rows past row security."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(username=OWNER)
+    engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             return [tuple(row) for row in conn.execute(text(query), params)]

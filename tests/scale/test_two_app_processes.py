@@ -51,7 +51,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def shared_database(postgres_cluster: PostgresCluster) -> Iterator[str]:
     """A fresh database on the throwaway cluster, for this module's two app processes."""
-    url = postgres_cluster.create_database()
+    url = postgres_cluster.create_app_database()
     yield url
     dispose_engine(url)
 

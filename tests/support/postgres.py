@@ -17,6 +17,11 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
+
+# The role the app connects as in tests: it owns nothing and bypasses nothing, so row
+# security (migration 0013) holds it; the cluster's superuser `postgres` is the owner.
+APP_ROLE = "chat_app"
 
 PG_BIN_CANDIDATES = [
     Path("/usr/lib/postgresql/15/bin"),
@@ -88,7 +93,16 @@ class PostgresCluster:
             "-w",
             "start",
         )
+        with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
+            if (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone()
+                is None
+            ):
+                conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         return self
+
+    def _dsn(self, database: str) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
@@ -105,11 +119,28 @@ class PostgresCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
+    def app_url(self, database: str = "postgres") -> str:
+        """The URL of `database` as the app's role (APP_ROLE), held to row security."""
+        return f"postgresql+psycopg://{APP_ROLE}@127.0.0.1:{self.port}/{database}"
+
     def create_database(self, name: str | None = None) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
+        """Create an empty database and return its SQLAlchemy URL (as the owner)."""
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def create_app_database(self, name: str | None = None) -> str:
+        """Create a database, migrate it as the owner, grant the app's role its use of it, and
+        return its URL as that role: the layout the README asks of production."""
+        # Imported here: the benchmark and load scripts use this module without the app's.
+        from database import get_engine, migrate
+        from database.engine import dispose_engine
+        from database.row_security import grant_app_role
+
+        owner_url = self.create_database(name)
+        owner = get_engine(owner_url)
+        migrate(owner)
+        grant_app_role(owner, APP_ROLE)
+        dispose_engine(owner_url)
+        return self.app_url(make_url(owner_url).database or "postgres")

@@ -1,0 +1,165 @@
+"""Who a transaction works for, told to PostgreSQL so that its row-level security (migration
+0013) can hold every chat query to that user.
+
+Each transaction that touches chat content opens through `reading_for` or `writing_for`, which
+call `act_for` first: `set_config('app.user_id', ..., true)`, local to the transaction, so
+nothing outlives it on a pooled connection, behind SQLAlchemy's pool or PgBouncer in
+transaction mode alike. A transaction that sets nothing sees no chat row. SQLite has no row
+security; there `act_for` does nothing and the store's own WHERE clauses are the isolation.
+
+`check_app_role` refuses a PostgreSQL role that would not be held to the policies (a
+superuser, a role with BYPASSRLS, or the owner of the chat tables) unless
+DATABASE_ALLOW_RLS_BYPASS says this is a development setup. `grant_app_role` gives the app's
+role what it needs on the owner's tables, now and for what later migrations create."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, text
+
+import settings
+from database.engine import is_sqlite, write_transaction
+
+# The chat tables that migration 0013 puts under row-level security.
+PROTECTED_TABLES = (
+    "chat_sessions",
+    "chat_messages",
+    "message_search",
+    "search_owners",
+    "session_terms",
+)
+# The cross-owner paths (SECURITY DEFINER functions of migration 0013) the app may call.
+NARROW_FUNCTIONS = (
+    "chat_audited_chat()",
+    "chat_expired_sessions(TIMESTAMPTZ, INTEGER)",
+    "chat_sessions_outline(VARCHAR, INTEGER)",
+    "chat_messages_per_day(TIMESTAMPTZ, TIMESTAMPTZ, BOOLEAN)",
+    "chat_usage(VARCHAR[])",
+)
+# Appended to, never changed (migration 0002): the app may read and add rows, nothing more.
+_APPEND_ONLY = ("audit_log",)
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
+_SET_READER = text(
+    "SELECT set_config('app.user_id', :user_id, true), set_config('app.audit_id', :audit_id, true)"
+)
+
+
+class RowSecurityBypassed(RuntimeError):
+    """The app's PostgreSQL role would see every user's chats: row security would not hold."""
+
+
+def act_for(conn: Connection, user_id: str, *, audit_id: int | None = None) -> None:
+    """From here to the end of the transaction, `conn` works for `user_id` (and, with
+    `audit_id`, may read the one chat that audit row records this admin opening)."""
+    if is_sqlite(conn):
+        return
+    if audit_id is None:
+        conn.execute(_SET_USER, {"user_id": user_id})
+    else:
+        conn.execute(_SET_READER, {"user_id": user_id, "audit_id": str(audit_id)})
+
+
+@contextmanager
+def reading_for(
+    engine: Engine, user_id: str, *, audit_id: int | None = None
+) -> Iterator[Connection]:
+    """A connection whose transaction reads for `user_id`; it ends (rolled back) on exit."""
+    with engine.connect() as conn:
+        act_for(conn, user_id, audit_id=audit_id)
+        yield conn
+
+
+@contextmanager
+def writing_for(engine: Engine, user_id: str) -> Iterator[Connection]:
+    """A write transaction for `user_id`: committed on success, rolled back on any error."""
+    with write_transaction(engine) as conn:
+        act_for(conn, user_id)
+        yield conn
+
+
+def bypass_allowed() -> bool:
+    return settings.get_bool("DATABASE_ALLOW_RLS_BYPASS", False)
+
+
+def bypass_reasons(engine: Engine) -> list[str]:
+    """Why the role `engine` connects as would not be held to row security (none: it is)."""
+    if is_sqlite(engine):
+        return []
+    with engine.connect() as conn:
+        role = conn.execute(
+            text(
+                "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles "
+                "WHERE rolname = current_user"
+            )
+        ).one()
+        owned = conn.scalars(
+            text(
+                "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                "AND c.relname = ANY(:tables) AND pg_has_role(current_user, c.relowner, 'USAGE')"
+            ),
+            {"tables": list(PROTECTED_TABLES)},
+        ).all()
+    reasons = []
+    if role.rolsuper:
+        reasons.append(f"role {role.name} is a superuser")
+    if role.rolbypassrls:
+        reasons.append(f"role {role.name} has BYPASSRLS")
+    if owned:
+        reasons.append(f"role {role.name} owns {', '.join(sorted(owned))}")
+    return reasons
+
+
+def check_app_role(engine: Engine) -> None:
+    """Raise RowSecurityBypassed when the app's role could read past row security, unless
+    DATABASE_ALLOW_RLS_BYPASS is set (a development database with one role)."""
+    reasons = bypass_reasons(engine)
+    if reasons and not bypass_allowed():
+        raise RowSecurityBypassed(
+            "The app will not start: its PostgreSQL role could read every user's chats ("
+            + "; ".join(reasons)
+            + "). Connect DATABASE_URL as a role that owns no table and has neither "
+            "SUPERUSER nor BYPASSRLS, run migrations with DATABASE_OWNER_URL (README, "
+            '"PostgreSQL roles"), or set DATABASE_ALLOW_RLS_BYPASS=1 on a development machine.'
+        )
+
+
+def check_role_name(role: str) -> str:
+    if not isinstance(role, str) or not _ROLE_NAME.match(role):
+        raise ValueError(f"{role!r} is not a plain PostgreSQL role name (a-z, 0-9, _)")
+    return role
+
+
+def grant_app_role(owner: Engine, role: str) -> None:
+    """As the tables' owner: let `role` use every table, sequence and narrow function of the
+    schema, and whatever later migrations create (ALTER DEFAULT PRIVILEGES)."""
+    role = check_role_name(role)
+    if is_sqlite(owner):
+        raise ValueError("roles exist on PostgreSQL only")
+    with write_transaction(owner) as conn:
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        )
+        for table in _APPEND_ONLY:
+            conn.execute(text(f"REVOKE UPDATE, DELETE ON {table} FROM {role}"))
+        conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+        for signature in NARROW_FUNCTIONS:
+            conn.execute(text(f"GRANT EXECUTE ON FUNCTION {signature} TO {role}"))
+        conn.execute(
+            text(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE "
+                f"ON TABLES TO {role}"
+            )
+        )
+        conn.execute(
+            text(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+            )
+        )
