@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -29,6 +30,7 @@ from tests.browser.conftest import (
     try_sign_in,
     wait_until_quiet,
 )
+from tests.support.forwarding_proxy import ForwardingProxy
 
 # Records every page error and CSP violation the page sees, from its very first script.
 WATCH_JS = """
@@ -280,16 +282,21 @@ def test_a_download_is_served_to_its_owner_alone(app: RunningApp, browser: Brows
 def test_a_guesser_from_one_address_cannot_lock_the_owner_out(
     app_behind_a_proxy: RunningApp, browser: Browser
 ) -> None:
-    url = app_behind_a_proxy.url
-    owner_context = browser.new_context(extra_http_headers={"X-Forwarded-For": "198.51.100.7"})
-    attacker_context = browser.new_context(extra_http_headers={"X-Forwarded-For": "203.0.113.9"})
+    # Each client through its own proxy, which names the client's address to the app.
+    app_port = urlsplit(app_behind_a_proxy.url).port
+    assert app_port is not None
+    owner_proxy = ForwardingProxy(app_port, "198.51.100.7").start()
+    attacker_proxy = ForwardingProxy(app_port, "203.0.113.9").start()
+    url = owner_proxy.url
+    owner_context = browser.new_context()
+    attacker_context = browser.new_context()
     try:
         owner = owner_context.new_page()
         sign_up(owner, url, "alice")
         owner_context.clear_cookies()
 
         attacker = attacker_context.new_page()
-        open_app(attacker, url)
+        open_app(attacker, attacker_proxy.url)
         wait_until_quiet(attacker, 1.0)
         for _ in range(5):
             try_sign_in(attacker, "alice", "wrong guess")
@@ -309,3 +316,5 @@ def test_a_guesser_from_one_address_cannot_lock_the_owner_out(
     finally:
         owner_context.close()
         attacker_context.close()
+        owner_proxy.close()
+        attacker_proxy.close()

@@ -36,7 +36,8 @@ def app_database(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Engine]:
     """The routes' database is the test's (they read DATABASE_URL like the app)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    # As the app connects: on PostgreSQL its own role (the engine fixture's), held by RLS.
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
     monkeypatch.delenv("AUTH_COOKIE_NAME", raising=False)
     yield engine

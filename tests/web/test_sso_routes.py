@@ -27,7 +27,8 @@ BROWSER = "b" * 32
 def app_database(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    # As the app connects: on PostgreSQL its own role (the engine fixture's), held by RLS.
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("PASSWORD_HASH_ROUNDS", "4")
     monkeypatch.setenv("SECRETS_FILE", str(tmp_path / "none.toml"))
     for name in ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_METADATA_URL"):
