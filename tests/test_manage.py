@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.engine import make_url
@@ -28,7 +29,7 @@ from memory import ChatStore
 from memory.models import ChatSession
 from memory.retention import last_purge, set_retention_days
 from tests.support.databases import whole_database
-from tests.support.postgres import APP_ROLE
+from tests.support.postgres import APP_ROLE, PostgresCluster
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -533,3 +534,70 @@ def test_import_users_refuses_an_existing_output_file_before_creating_anything(
     assert "exists: name a new file" in run.stderr
     assert output.read_text() == "keep me"
     assert find_account(engine, username="ada") is None
+
+
+def _roles_env(postgres_cluster: PostgresCluster, tmp_path: Path) -> dict[str, str]:
+    """A new, empty database in the production layout: the owner and the app's own role."""
+    owner_url = postgres_cluster.create_database()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_OWNER_URL=owner_url,
+        DATABASE_URL=make_url(owner_url).set(username=APP_ROLE).render_as_string(False),
+        DATA_DIR=str(tmp_path / "data"),
+        SECRETS_FILE=str(tmp_path / "no-secrets.toml"),
+        PASSWORD_HASH_ROUNDS="4",
+    )
+    return env
+
+
+def _run_with(env: dict[str, str], *args: str, stdin: str = "") -> Run:
+    done = subprocess.run(
+        [sys.executable, "-m", "manage", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def test_the_owner_migrates_and_grants_then_the_app_role_works_under_row_security(
+    postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    env = _roles_env(postgres_cluster, tmp_path)
+    # Before anything: the app's role may not create the schema, and says who can.
+    without_owner = {key: value for key, value in env.items() if key != "DATABASE_OWNER_URL"}
+    refused = _run_with(without_owner, "purge")
+    assert refused.status == 1
+    assert "DATABASE_OWNER_URL" in refused.stderr and "manage migrate" in refused.stderr
+
+    assert _run_with(env, "migrate").stdout.strip() == "the schema is up to date"
+    granted = _run_with(env, "grant-app-role", APP_ROLE)
+    assert granted.status == 0, granted.stderr
+    assert granted.stdout.strip().startswith(f"{APP_ROLE} may now use the app's tables")
+
+    # Now every other command runs as the app's role, and the schema is the owner's alone.
+    created = _run_with(
+        without_owner, "create-user", "root", "--password-stdin", stdin=f"{PASSWORD}\n"
+    )
+    assert created.status == 0, created.stderr
+    assert _run_with(without_owner, "purge").status == 0
+    app = make_url(env["DATABASE_URL"])
+    with psycopg.connect(
+        host=app.host, port=app.port, user=app.username, dbname=app.database
+    ) as conn:
+        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'chat_messages'")
+        assert owner.fetchone() == ("postgres",)
+        # And the app's role sees no chat row unless it names a user.
+        assert conn.execute("SELECT count(*) FROM chat_sessions").fetchone() == (0,)
+
+
+def test_grant_app_role_refuses_a_role_name_that_is_not_plain(
+    postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    env = _roles_env(postgres_cluster, tmp_path)
+    run = _run_with(env, "grant-app-role", "chat_app; DROP TABLE users")
+    assert run.status == 1
+    assert "is not a plain PostgreSQL role name" in run.stderr
