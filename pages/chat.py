@@ -43,7 +43,16 @@ from ui.quota import (
     show_refusal,
 )
 from ui.resources import chat_chain, chat_model, chat_store
-from ui.sidebar import current_session_id, drafts, move_chat, render_session_sidebar, start_new_chat
+from ui.sidebar import (
+    RENAME_POPOVER,
+    RENAME_PROBLEM,
+    current_session_id,
+    drafts,
+    move_chat,
+    rename_chat,
+    render_session_sidebar,
+    start_new_chat,
+)
 from ui.temporary_chat import in_temporary_chat, show_temporary_chat
 from ui.text import DATABASE_DOWN, plain
 from ui.titles import answer_streaming, ask_for_title, watch_for_title
@@ -113,14 +122,18 @@ else:
         on_click=move_chat,
         args=(store.archive_session, account.id, session_id, not summary.archived),
     )
-    with actions.popover("Rename"), st.form("rename"):
-        new_title = st.text_input("New title", value=summary.title, max_chars=200)
-        if st.form_submit_button("Save"):
-            try:
-                store.rename_session(account.id, session_id, new_title)
-                st.rerun()
-            except (InvalidContent, SessionNotFound) as error:
-                st.error(str(error))
+    # Its open state is tracked (which costs a rerun on opening) so that a saved title can
+    # close it: rename_chat sets that state to closed.
+    with (
+        actions.popover("Rename", key=RENAME_POPOVER, on_change="rerun"),
+        st.form("rename"),
+    ):
+        st.text_input(
+            "New title", value=summary.title, max_chars=200, key=f"{RENAME_POPOVER}-{session_id}"
+        )
+        st.form_submit_button("Save", on_click=rename_chat, args=(store, account.id, session_id))
+        if problem := st.session_state.pop(RENAME_PROBLEM, None):
+            st.error(problem)
     with actions.popover("Delete"):
         st.write("Delete this chat and all its messages? This cannot be undone.")
         if st.button("Delete chat", type="primary"):

@@ -26,6 +26,7 @@ from memory.validation import check_id
 from ui.chat_groups import group_by_day
 from ui.temporary_chat import end_temporary_chat, start_temporary_chat
 from ui.text import DATABASE_DOWN, plain
+from ui.words import sentence
 
 PAGE_SIZE = 30
 # How many chats of each list this browser session shows; "Show more" adds a page.
@@ -35,6 +36,9 @@ LIMIT_KEY, PINNED_LIMIT_KEY, ARCHIVED_LIMIT_KEY = (
     "sidebar_archived_limit",
 )
 ARCHIVED_VIEW_KEY = "sidebar_archived"
+# The chat header's Rename popover (its open state) and the reason a title was refused.
+RENAME_POPOVER = "rename-popover"
+RENAME_PROBLEM = "rename_problem"
 
 
 def drafts() -> dict[str, str]:
@@ -89,6 +93,21 @@ def move_chat(
         st.toast("This chat no longer exists: it was deleted.")
     except StoreUnavailable:
         st.toast(DATABASE_DOWN)
+
+
+def rename_chat(store: ChatStore, user_id: str, session_id: str) -> None:
+    """Save the Rename box's title (the form's callback) and close its popover; a refused
+    title stays in the box with the reason under it."""
+    state = st.session_state
+    try:
+        store.rename_session(user_id, session_id, state.get(f"{RENAME_POPOVER}-{session_id}", ""))
+    except (InvalidContent, SessionNotFound) as error:
+        state[RENAME_PROBLEM] = sentence(str(error))
+        return
+    except StoreUnavailable:
+        state[RENAME_PROBLEM] = DATABASE_DOWN
+        return
+    state[RENAME_POPOVER] = False
 
 
 def _show_archived(shown: bool) -> None:

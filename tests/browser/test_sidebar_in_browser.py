@@ -209,6 +209,8 @@ def test_the_models_title_replaces_the_first_words_without_a_click_and_a_rename_
     popover.get_by_role("textbox", name="New title").fill("Tides")
     popover.get_by_role("button", name="Save").click()
     expect(page.get_by_role("heading", name="Tides")).to_be_visible()
+    # Saved, the popover closes by itself.
+    expect(page.get_by_test_id("stPopoverBody")).to_have_count(0)
     send(page, "And the moon?")
     page.wait_for_timeout(1500)
     expect(page.get_by_role("heading", name="Tides")).to_be_visible()

@@ -204,6 +204,8 @@ def test_renaming_a_chat_changes_its_title_on_the_page_and_in_the_sidebar(
     assert not at.exception
     assert store.get_session(bob.id, jvm).title == "JVM basics"
     assert titles(at) == ["JVM basics"]
+    # Saved, the Rename popover closes.
+    assert at.session_state["rename-popover"] is False
     assert sidebar_chats(at) == {jvm: "JVM basics"}
 
 
@@ -216,7 +218,7 @@ def test_renaming_a_chat_to_nothing_is_refused(store: ChatStore, bob: Account) -
     text_input(at, "New title", form="rename").input("   ")
     at = button(at, "Save").click().run()
 
-    assert errors(at) == ["the title is empty"]
+    assert errors(at) == ["The title is empty."]
     assert store.get_session(bob.id, jvm).title == "What is jvm?"
 
 
