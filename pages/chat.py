@@ -49,6 +49,7 @@ from ui.sidebar import (
     current_session_id,
     drafts,
     move_chat,
+    rename_box_key,
     rename_chat,
     render_session_sidebar,
     start_new_chat,
@@ -129,7 +130,7 @@ else:
         st.form("rename"),
     ):
         st.text_input(
-            "New title", value=summary.title, max_chars=200, key=f"{RENAME_POPOVER}-{session_id}"
+            "New title", value=summary.title, max_chars=200, key=rename_box_key(session_id)
         )
         st.form_submit_button("Save", on_click=rename_chat, args=(store, account.id, session_id))
         if problem := st.session_state.pop(RENAME_PROBLEM, None):

@@ -95,12 +95,17 @@ def move_chat(
         st.toast(DATABASE_DOWN)
 
 
+def rename_box_key(session_id: str) -> str:
+    """The Rename popover's title box for this chat: the page draws it, rename_chat reads it."""
+    return f"{RENAME_POPOVER}-{session_id}"
+
+
 def rename_chat(store: ChatStore, user_id: str, session_id: str) -> None:
     """Save the Rename box's title (the form's callback) and close its popover; a refused
     title stays in the box with the reason under it."""
     state = st.session_state
     try:
-        store.rename_session(user_id, session_id, state.get(f"{RENAME_POPOVER}-{session_id}", ""))
+        store.rename_session(user_id, session_id, state.get(rename_box_key(session_id), ""))
     except (InvalidContent, SessionNotFound) as error:
         state[RENAME_PROBLEM] = sentence(str(error))
         return
