@@ -342,7 +342,8 @@ def answer_text(
     ends, what arrived goes to `keep(text, complete)` (nothing, if nothing arrived of an
     unfinished answer), its tokens to `cost`, then the model's stream is closed. A stream that
     ends without the model's finish_reason is not complete, and raises AnswerCutOff once
-    kept."""
+    kept. The moment the model says it is done, one empty string is yielded: the answer is
+    then complete, so a page can take its Stop away before the answer is stored."""
     parts: list[str] = []
     length = 0
     finished = ended_by_model = False
@@ -351,9 +352,7 @@ def answer_text(
             # OpenAI-compatible servers end every answer with a finish_reason ("stop",
             # "length"...). A stream that just stops without one was cut off: its server died
             # and closed the connection, which over HTTP/1.0 looks like a normal end of body.
-            ended_by_model = ended_by_model or bool(
-                getattr(chunk, "response_metadata", {}).get("finish_reason")
-            )
+            finish = bool(getattr(chunk, "response_metadata", {}).get("finish_reason"))
             text = chunk.content if isinstance(chunk.content, str) else ""
             # An answer longer than a message may be is cut where the limit falls and kept,
             # marked interrupted, rather than lost when it could not be stored whole.
@@ -362,6 +361,9 @@ def answer_text(
                 parts.append(text)
                 length += len(text)
                 yield text
+            if finish and not ended_by_model:
+                ended_by_model = True
+                yield ""
             if length >= MAX_CONTENT_CHARS:
                 break
         else:

@@ -1,48 +1,29 @@
-"""The chat page: the user's chats in the sidebar; the open chat's history, input and answer."""
+"""The chat page: the user's chats in the sidebar; the open chat's history, input and answer.
+
+What the run was asked to answer is stored first (ui/sending.py), then the page is drawn from
+what is stored, then the answer streams at its end, with Stop by the chat box."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from llm import ModelError, explain_model_error
-from memory import (
-    DEFAULT_ABILITY,
-    MAX_CONTENT_CHARS,
-    InvalidContent,
-    InvalidId,
-    SessionNotFound,
-    StoreUnavailable,
-    stream_reply,
-)
-from memory.chain import AnswerCutOff, TurnCost
-from memory.errors import MessageNotFound
-from ui.answering import (
-    QUESTION_KEY,
-    answering,
-    show_markdown,
-    stream_markdown,
-    wait_for_stopped_answer,
-)
+from llm import ModelError
+from memory import DEFAULT_ABILITY, StoreUnavailable
+from ui.answering import QUESTION_KEY, wait_for_stopped_answer
 from ui.auth import current_account
 from ui.chat_groups import zone_named
-from ui.conversation import (
-    omitted_from_prompt,
-    reset_view,
-    show_conversation,
-    take_edit_request,
+from ui.conversation import omitted_from_prompt, show_conversation
+from ui.quota import give_back_unsent, show_quota_left, show_refusal
+from ui.resources import chat_model, chat_store
+from ui.sending import (
+    RETRY_KEY,
+    carry_failure,
+    send_on_next_run,
+    send_what_was_asked,
+    show_not_sent,
+    stream_answer,
+    take_failure,
 )
-from ui.quota import (
-    QuestionRefused,
-    admit,
-    give_back,
-    give_back_unsent,
-    give_up,
-    hand_to_answer,
-    settle,
-    show_quota_left,
-    show_refusal,
-)
-from ui.resources import chat_chain, chat_model, chat_store
 from ui.sidebar import (
     RENAME_POPOVER,
     RENAME_PROBLEM,
@@ -56,7 +37,8 @@ from ui.sidebar import (
 )
 from ui.temporary_chat import in_temporary_chat, show_temporary_chat
 from ui.text import DATABASE_DOWN, plain
-from ui.titles import answer_streaming, ask_for_title, watch_for_title
+from ui.titles import ask_for_title, watch_for_title
+from ui.welcome import show_welcome
 
 account = current_account()
 give_back_unsent()
@@ -64,27 +46,52 @@ store = chat_store()
 temporary = in_temporary_chat()
 session_id = None if temporary else current_session_id()
 zone = zone_named(st.context.timezone)
-render_session_sidebar(store, account, session_id, zone=zone)
-
 try:
     choice, _ = chat_model()
     model_problem = None
 except ModelError as error:
     choice, model_problem = None, error.user_message
-with st.sidebar:
-    # The server's address is the operator's business: the admin page shows it.
-    st.caption(f"Model: {choice.name}" if choice else "Model: unavailable")
-    show_quota_left(account, zone=zone)
+
+
+def show_model_and_quota() -> None:
+    with st.sidebar:
+        # The server's address is the operator's business: the admin page shows it.
+        st.caption(f"Model: {choice.name}" if choice else "Model: unavailable")
+        show_quota_left(account, zone=zone)
+
+
 if temporary:
+    render_session_sidebar(store, account, None, zone=zone)
+    show_model_and_quota()
     show_temporary_chat(account, model_problem=model_problem, zone=zone)
     st.stop()
 assert session_id is not None
 
+# An answer a Stop just cut short is stored before anything is read (see ui/answering.py).
+still_answering = not wait_for_stopped_answer()
+specialty_key = f"specialty-{session_id}"
 try:
     summary = store.get_session(account.id, session_id)
+    if summary is None:
+        ability = (
+            st.session_state.get(specialty_key) or drafts().get(session_id) or DEFAULT_ABILITY
+        ).strip() or DEFAULT_ABILITY
+    else:
+        ability = summary.ability
+    # Stored before the page is drawn: the page then shows the chat as it now is.
+    sending = send_what_was_asked(
+        store, account, session_id, ability=ability, zone=zone, model_problem=model_problem
+    )
+    if sending.answering and summary is None:
+        summary = store.get_session(account.id, session_id)
+        drafts().pop(session_id, None)
 except StoreUnavailable:
+    render_session_sidebar(store, account, session_id, zone=zone)
     st.error(DATABASE_DOWN)
     st.stop()
+render_session_sidebar(store, account, session_id, zone=zone)
+show_model_and_quota()
+answering = sending.answering
 
 # Header: a new chat asks for the assistant's specialty; a stored one can be renamed or deleted.
 if summary is None:
@@ -94,13 +101,13 @@ if summary is None:
             "Assistant's specialty",
             value=drafts().get(session_id, DEFAULT_ABILITY),
             max_chars=100,
+            key=specialty_key,
             help="The assistant answers as a specialist in this, e.g. Java, math, cooking.",
         ).strip()
         or DEFAULT_ABILITY
     )
     drafts()[session_id] = ability
 else:
-    ability = summary.ability
     title_column, actions_column = st.columns([1, 1], vertical_alignment="bottom")
     title_column.title(plain(summary.title or "New chat"))
     # The chat's actions in one row, each as wide as its label, at the header's right end.
@@ -112,6 +119,7 @@ else:
         help=None if summary.pinned else "Keep this chat at the top of the list",
         on_click=move_chat,
         args=(store.pin_session, account.id, session_id, not summary.pinned),
+        disabled=answering,
     )
     actions.button(
         "Restore" if summary.archived else "Archive",
@@ -122,11 +130,12 @@ else:
         else "Take this chat out of the list; search and Archived chats still find it",
         on_click=move_chat,
         args=(store.archive_session, account.id, session_id, not summary.archived),
+        disabled=answering,
     )
     # Its open state is tracked (which costs a rerun on opening) so that a saved title can
     # close it: rename_chat sets that state to closed.
     with (
-        actions.popover("Rename", key=RENAME_POPOVER, on_change="rerun"),
+        actions.popover("Rename", key=RENAME_POPOVER, on_change="rerun", disabled=answering),
         st.form("rename"),
     ):
         st.text_input(
@@ -135,7 +144,7 @@ else:
         st.form_submit_button("Save", on_click=rename_chat, args=(store, account.id, session_id))
         if problem := st.session_state.pop(RENAME_PROBLEM, None):
             st.error(problem)
-    with actions.popover("Delete"):
+    with actions.popover("Delete", disabled=answering):
         st.write("Delete this chat and all its messages? This cannot be undone.")
         if st.button("Delete chat", type="primary"):
             store.delete_session(account.id, session_id)
@@ -146,51 +155,37 @@ st.caption(
     f"Assistant specialized in **{plain(ability)}**"
     + (" · Archived: not in your list of chats" if summary is not None and summary.archived else "")
 )
+if summary is None:
+    show_welcome(ability, disabled=model_problem is not None)
 
-# The newest page of the history, exactly as stored, once an answer this session just stopped
-# is in; older pages on demand.
-still_answering = not wait_for_stopped_answer()
-# An edited question is stored first, as a new branch: the chat below is then drawn along it
-# and ends with the new question, whose answer streams under it.
+# The newest page of the history, exactly as stored; older pages on demand. While an answer
+# streams, the messages' own actions are not drawn: they would act on a chat being written.
 full = summary is not None and summary.message_count + 2 > store.max_messages_per_chat
-edited_turn, edit_failure, reservation = None, None, None
-edit = take_edit_request(session_id) if summary is not None else None
-if edit is not None and model_problem:
-    edit_failure = model_problem
-elif edit is not None:
-    try:
-        reservation = admit(account, edit[1], ability=ability, zone=zone)
-        edited_turn = store.edit_question(account.id, session_id, *edit)
-        reset_view(session_id)
-    except QuestionRefused as refusal:
-        edit_failure = refusal.sentence
-    except (InvalidContent, MessageNotFound, SessionNotFound) as error:
-        edit_failure = str(error)
-    except StoreUnavailable:
-        edit_failure = DATABASE_DOWN
-    if edited_turn is None:
-        give_up(reservation)  # it never reached the model
-if edit is not None and edit_failure:
-    st.error(
-        f"The edited message was not sent: {edit_failure.rstrip('.')}. Here it is to send again:"
-    )
-    st.code(edit[1], language=None)
 if summary is not None:
-    show_conversation(store, account.id, session_id, editable=model_problem is None and not full)
+    show_conversation(
+        store,
+        account.id,
+        session_id,
+        editable=model_problem is None and not full and not answering,
+        actions=not answering,
+    )
 newest = (
     store.load_page(account.id, session_id, limit=1, with_versions=False).messages
     if summary
     else []
 )
 last = newest[-1] if newest else None
-if last is not None and last.role == "human" and edited_turn is None:
+carried_failure = take_failure(session_id)
+if carried_failure:
+    st.error(carried_failure)
+elif last is not None and last.role == "human" and not answering:
     if still_answering:
         st.info("The stopped answer is still being saved. It will appear when you next click.")
     else:
         st.info(
             "This message has no answer yet: the model failed or was stopped. Retry to answer it."
         )
-if choice and summary is not None and last is not None:
+if choice and summary is not None and last is not None and not answering:
     omitted = omitted_from_prompt(
         store,
         account.id,
@@ -205,93 +200,42 @@ if choice and summary is not None and last is not None:
             f"{omitted:,} earlier messages are not sent to the model: they do not fit in "
             "its context window. They stay saved here."
         )
-if full:
+if full and not answering:
     st.info(store.full_message())
-retry = (
+retried = (
     last is not None
     and model_problem is None
+    and not answering
     and st.button(
-        "Retry", icon=":material/refresh:", key="retry", help="Answer the last message again"
+        "Retry", icon=":material/refresh:", key=RETRY_KEY, help="Answer the last message again"
     )
 )
 
 if model_problem:
     st.error(model_problem)
+show_not_sent(sending)
 show_refusal()
-question = st.chat_input(
-    f"Ask the {ability} assistant", key=QUESTION_KEY, disabled=model_problem is not None or full
-)
-
-if question is not None and not question.strip():
-    question = None  # an empty message is ignored
-if question is not None and len(question) > MAX_CONTENT_CHARS:
-    st.error(
-        f"Your message is {len(question):,} characters long; the limit is "
-        f"{MAX_CONTENT_CHARS:,}. It was not sent; here it is to shorten and send again:"
+# The chat box and, while an answer streams, Stop beside it. The box is disabled while an
+# answer streams (a second message would cut the first short): at once in the browser on
+# Enter (submit_mode), and drawn disabled by a run that answers.
+with st.bottom:
+    composer = st.container(horizontal=True, vertical_alignment="center", key="composer")
+with composer:
+    typed = st.chat_input(
+        f"Ask the {ability} assistant",
+        key=QUESTION_KEY,
+        submit_mode="disable",
+        disabled=model_problem is not None or full or answering,
     )
-    st.code(question, language=None)
-    question = None
+    stop_slot = st.empty()
+if not sending.asked:
+    send_on_next_run(typed, retry=retried)
 
-if question is not None or retry or edited_turn is not None:
-    failure = None
-    turn = edited_turn
-    if question is not None or retry:
-        # Counted before anything is stored or sent; a refused question goes back in the box.
-        try:
-            # Retry's own question is counted when its turn is settled: here the system line.
-            asked = question if question is not None else ""
-            reservation = admit(account, asked, ability=ability, zone=zone)
-        except QuestionRefused as refusal:
-            give_back(refusal.sentence, question)
-    if question is not None:
-        with st.chat_message("user"):
-            show_markdown(question)
-    try:
-        # Stored before anything else can happen: a rerun, a closed tab or a failing model
-        # from here on cannot lose it. This Turn is what the answer is stored under.
-        if question is not None:
-            turn = store.begin_turn(account.id, session_id, question, ability=ability)
-        elif retry:
-            turn = store.reopen_last_turn(account.id, session_id)
-    except (InvalidContent, InvalidId) as error:
-        failure = str(error)
-    except StoreUnavailable:
-        failure = DATABASE_DOWN
-    if turn is None:
-        give_up(reservation)  # it never reached the model
-    else:
-        cost = TurnCost()
-        with st.chat_message("assistant"), answering(), answer_streaming():
-            stop = st.empty()
-            stop.button("Stop", icon=":material/stop:", key="stop")  # any click stops this run
-            reply = stream_reply(chat_chain(), store, turn, ability=ability, cost=cost)
-            hand_to_answer(reservation)
-            try:
-                stream_markdown(reply)
-            except InvalidContent as error:
-                failure = str(error)
-            except SessionNotFound:
-                failure = "This chat was deleted while the answer was being written."
-            except StoreUnavailable:
-                failure = DATABASE_DOWN
-            except AnswerCutOff as error:
-                failure = str(error)
-            except Exception as error:  # the model's failure, explained; the question is stored
-                failure = f"{explain_model_error(error).user_message} Your message is saved: Retry."
-            finally:
-                try:
-                    reply.close()  # on stop or rerun: stores what arrived as interrupted
-                finally:
-                    # Before any Streamlit call: a stopped run raises again at its next one.
-                    settle(reservation, cost, failed=failure is not None)
-                stop.empty()  # the answer has ended, however it ended
+if answering:
+    failure = stream_answer(store, sending, ability=ability, stop_slot=stop_slot)
     if failure:
-        st.error(failure)
-        if turn is None and question:
-            st.caption("Your message could not be saved. Here it is to send again:")
-            st.code(question, language=None)
-    else:
-        drafts().pop(session_id, None)
-        if turn is not None and turn.number == 1:
-            ask_for_title(account.id, session_id)
-        st.rerun()
+        # Shown by the next run, which draws the chat as stored: its title, the notice, Retry.
+        carry_failure(session_id, failure)
+    elif sending.turn is not None and sending.turn.number == 1:
+        ask_for_title(account.id, session_id)
+    st.rerun()

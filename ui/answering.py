@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -57,13 +57,20 @@ def show_markdown(text: str) -> None:
     st.markdown(safe_markdown(text))
 
 
-def stream_markdown(chunks: Iterable[str]) -> str:
+def stream_markdown(chunks: Iterable[str], on_complete: Callable[[], None] | None = None) -> str:
     """Draw text as it arrives, through the same safe renderer as stored text (st.write_stream
-    would draw the raw markdown, images included); return all of it."""
+    would draw the raw markdown, images included); return all of it. An empty chunk is the
+    model saying the answer is complete (memory.chain.answer_text): it is drawn whole at once,
+    then `on_complete` is called, while the answer is still being stored."""
     slot = st.empty()
     shown, drawn_at = "", 0.0
     try:
         for chunk in chunks:
+            if not chunk:
+                slot.markdown(safe_markdown(shown))
+                if on_complete is not None:
+                    on_complete()
+                continue
             shown += chunk
             now = time.monotonic()
             if now - drawn_at >= STREAM_REDRAW_SECONDS:

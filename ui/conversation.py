@@ -195,10 +195,16 @@ def _edit_of_a_message_not_shown(session_id: str, shown: list[StoredMessage]) ->
 
 @st.fragment
 def show_conversation(
-    store: ChatStore, user_id: str, session_id: str, *, editable: bool = True
+    store: ChatStore,
+    user_id: str,
+    session_id: str,
+    *,
+    editable: bool = True,
+    actions: bool = True,
 ) -> None:
-    """Draw the shown messages, with the control that loads the page before them. A fragment:
-    loading an earlier page redraws the conversation alone, not the sidebar and the page."""
+    """Draw the shown messages, with the control that loads the page before them; with
+    `actions`, each message's controls under it. A fragment: loading an earlier page redraws
+    the conversation alone, not the sidebar and the page."""
     view = load_view(store, user_id, session_id)
     _edit_of_a_message_not_shown(session_id, view.messages)
     st.html(_ACTIONS_STYLE)
@@ -215,7 +221,7 @@ def show_conversation(
         show_message(
             message,
             view.versions.get(message.id),
-            store=store,
+            store=store if actions else None,
             user_id=user_id,
             session_id=session_id,
             editable=editable,

@@ -232,7 +232,8 @@ def test_a_streamed_answer_is_stored_as_the_same_plain_message_invoke_stores(
     chain = build_chain(model("The JVM runs bytecode.", "The JVM runs bytecode."), store)
     pieces = list(stream(chain, store, "streamed", "What is jvm?"))
     ask(chain, "user1", "invoked", "What is jvm?")
-    assert pieces == ["The", " JVM", " runs", " bytecode."]
+    # The words, then one empty piece: the model has said it is done.
+    assert pieces == ["The", " JVM", " runs", " bytecode.", ""]
     streamed = store.get_history("user1", "streamed").messages
     invoked = store.get_history("user1", "invoked").messages
     assert [type(m) for m in streamed] == [HumanMessage, AIMessage]
@@ -240,6 +241,22 @@ def test_a_streamed_answer_is_stored_as_the_same_plain_message_invoke_stores(
         (type(m), m.content, m.additional_kwargs) for m in invoked
     ]
     assert store.get_session("user1", "streamed").message_count == 2
+
+
+def test_the_end_of_an_answer_is_said_before_the_answer_is_stored(store: ChatStore) -> None:
+    chain = build_chain(model("The JVM runs bytecode."), store)
+    reply = stream(chain, store, "s1", "What is jvm?")
+    pieces = []
+    for piece in reply:
+        pieces.append(piece)
+        if piece == "":
+            # Complete, and not yet stored: a page can take Stop away now.
+            assert stored(store, "user1", "s1") == [("human", "What is jvm?", "complete")]
+    assert pieces[-1] == "" and "".join(pieces) == "The JVM runs bytecode."
+    assert stored(store, "user1", "s1") == [
+        ("human", "What is jvm?", "complete"),
+        ("ai", "The JVM runs bytecode.", "complete"),
+    ]
 
 
 def test_a_model_failing_mid_stream_keeps_the_question_and_the_partial_answer(
