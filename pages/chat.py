@@ -43,6 +43,7 @@ from ui.quota import (
     show_refusal,
 )
 from ui.resources import chat_chain, chat_model, chat_store
+from ui.scroll import keep_turn_in_view
 from ui.sidebar import (
     RENAME_POPOVER,
     RENAME_PROBLEM,
@@ -232,6 +233,7 @@ if question is not None and len(question) > MAX_CONTENT_CHARS:
     st.code(question, language=None)
     question = None
 
+keep_turn_in_view(new_turn=question is not None or bool(retry) or edited_turn is not None)
 if question is not None or retry or edited_turn is not None:
     failure = None
     turn = edited_turn
