@@ -17,7 +17,6 @@
   var AT_END_PX = 4; // this close to the end counts as at the end
   var INTENT_MS = 400; // after a user's move up, nothing scrolls for them
   var SHOW_AFTER_MS = 150; // a moment off the end (Streamlit's own scrolling) shows nothing
-  var GONE_AFTER_MS = 1500; // no frame of ours on the page this long: another page is open
   var UP_KEYS = { PageUp: 1, ArrowUp: 1, Home: 1 };
 
   var following = true;
@@ -25,8 +24,7 @@
   var offEndSince = null; // since when the view has been off the end, not following
   var lastTop = 0;
   var lastTurn = null;
-  var frames = [];
-  var frameSeenAt = performance.now();
+  var frames = []; // the component's frames on the page: none on the app's other pages
   var scroller = null;
   var touchY = null;
   var button = null;
@@ -118,9 +116,7 @@
     frames = frames.filter(function (frame) {
       return frame.isConnected;
     });
-    var now = performance.now();
-    if (frames.length) frameSeenAt = now;
-    return now - frameSeenAt < GONE_AFTER_MS;
+    return frames.length > 0;
   }
 
   var STYLE =
@@ -185,7 +181,10 @@
 
   function show(visible) {
     var el = jumpButton();
-    if (visible) place(el);
+    if (visible) {
+      themed(el); // the theme may have changed since
+      place(el);
+    }
     if (el.hidden === !visible) return;
     if (!visible && el === document.activeElement) focusChatBox();
     el.hidden = !visible;
@@ -211,8 +210,15 @@
   }
 
   function tick() {
-    if (!bind()) return;
+    if (!bind()) {
+      show(false); // a page of the app without a chat: its own kind of scroll container
+      return;
+    }
     if (!active()) {
+      // Another page of the app (or the moment Streamlit draws the component afresh):
+      // nothing to show or follow, but the position is kept track of.
+      lastTop = scroller.scrollTop;
+      offEndSince = null;
       show(false);
       return;
     }
@@ -242,7 +248,6 @@
     // that sends a message, else null.
     render: function (frame, turn) {
       if (frame && frames.indexOf(frame) < 0) frames.push(frame);
-      frameSeenAt = performance.now();
       if (turn && turn !== lastTurn) {
         lastTurn = turn;
         follow();
