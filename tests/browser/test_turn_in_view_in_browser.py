@@ -208,6 +208,13 @@ def test_a_message_sent_from_the_top_of_a_long_chat_is_followed_to_its_end(
         wait_in_view(page, answered, "the stored answer")
         expect(jump).to_be_hidden()
         screenshot(page, f"turn-in-view-{name}-06-answered")
+
+        # Off the end for any reason, the control shows; on a page without the chat, never.
+        scroll_to_top(page)
+        expect(jump).to_be_visible()
+        page.goto(f"{app.url}/account")
+        settle(page)
+        expect(jump).to_be_hidden()
         assert watched.violations() == [], watched.violations()
     finally:
         page.context.close()
