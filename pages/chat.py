@@ -15,6 +15,7 @@ from ui.chat_groups import zone_named
 from ui.conversation import omitted_from_prompt, show_conversation
 from ui.quota import give_back_unsent, show_quota_left, show_refusal
 from ui.resources import chat_model, chat_store
+from ui.scroll import keep_turn_in_view
 from ui.sending import (
     RETRY_KEY,
     carry_failure,
@@ -166,7 +167,7 @@ if summary is not None:
         store,
         account.id,
         session_id,
-        editable=model_problem is None and not full and not answering,
+        editable=model_problem is None and not full,
         actions=not answering,
     )
 newest = (
@@ -202,11 +203,13 @@ if choice and summary is not None and last is not None and not answering:
         )
 if full and not answering:
     st.info(store.full_message())
+# Its place is kept while an answer streams, so that nothing below it moves up into it.
+retry_slot = st.empty()
 retried = (
     last is not None
     and model_problem is None
     and not answering
-    and st.button(
+    and retry_slot.button(
         "Retry", icon=":material/refresh:", key=RETRY_KEY, help="Answer the last message again"
     )
 )
@@ -215,6 +218,8 @@ if model_problem:
     st.error(model_problem)
 show_not_sent(sending)
 show_refusal()
+# Before the answer streams: the browser brings the new turn into view and follows it.
+keep_turn_in_view(new_turn=answering)
 # The chat box and, while an answer streams, Stop beside it. The box is disabled while an
 # answer streams (a second message would cut the first short): at once in the browser on
 # Enter (submit_mode), and drawn disabled by a run that answers.

@@ -85,9 +85,11 @@ def show_message(
     user_id: str = "",
     session_id: str = "",
     editable: bool = True,
+    actions: bool = True,
 ) -> None:
     """One message; given the store, with its controls under it: Edit for a question,
-    "< 2 / 3 >" for a message with other versions."""
+    "< 2 / 3 >" for a message with other versions. Without `actions` (while an answer
+    streams) an empty element holds the controls' place."""
     editing = store is not None and st.session_state.get(EDITING_KEY) == message.id
     with st.chat_message("user" if message.role == "human" else "assistant"):
         if editing:
@@ -97,6 +99,11 @@ def show_message(
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
     if store is None or (versions is None and not (message.role == "human" and editable)):
+        return
+    if not actions:
+        # The same elements in the same places as the run before: Streamlit replaces each in
+        # place, and leaves none of the old controls on screen while the answer streams.
+        st.empty()
         return
     # Under the message, not in it: its text stays the message's own.
     row = st.container(
@@ -221,10 +228,11 @@ def show_conversation(
         show_message(
             message,
             view.versions.get(message.id),
-            store=store if actions else None,
+            store=store,
             user_id=user_id,
             session_id=session_id,
             editable=editable,
+            actions=actions,
         )
 
 

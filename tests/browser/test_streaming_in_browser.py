@@ -43,10 +43,12 @@ const sample = () => {
     const stop = buttons('Stop')[0];
     const box = document.querySelector('[data-testid="stChatInputTextArea"]');
     const h1 = q('h1');
+    const main = document.querySelector('[data-testid="stMain"]');
     const answers = q('[data-testid="stChatMessageContent"]');
     window.__frames.push({
       headers: h1.map(h => h.innerText.trim()),
-      headerTop: h1.length ? h1[0].getBoundingClientRect().top : null,
+      // Where the header is on the page (not in the window, which follows the answer).
+      headerTop: h1.length ? h1[0].getBoundingClientRect().top + main.scrollTop : null,
       specialtyLines: q('[data-testid="stCaptionContainer"]')
         .filter(c => c.innerText.startsWith('Assistant specialized in')).length,
       stop: !!stop,

@@ -1,0 +1,50 @@
+// The component's own document (ui/scroll.py): an empty, same-origin iframe of height 0 that
+// speaks Streamlit's v1 component protocol by hand (no build step, no library) and hands each
+// render's arguments to follow.js, which it loads once into the app's page. It reads and
+// writes no message text.
+(function () {
+  "use strict";
+  var page = window.parent;
+  if (page === window) return; // opened on its own: nothing to keep in view
+  var frame = window.frameElement;
+  if (frame) {
+    // Nothing here for assistive technology or the keyboard (Python gives tabindex -1).
+    frame.setAttribute("aria-hidden", "true");
+    frame.setAttribute("tabindex", "-1");
+  }
+
+  // follow.js runs in the page itself, so that its listeners outlive this frame: Streamlit
+  // may draw the component afresh at another place of the page on any run.
+  function withController(then) {
+    if (page.turnInView) {
+      then(page.turnInView);
+      return;
+    }
+    var doc = page.document;
+    var script = doc.querySelector("script[data-turn-in-view]");
+    if (!script) {
+      script = doc.createElement("script");
+      script.src = new URL("follow.js", document.baseURI).href;
+      script.setAttribute("data-turn-in-view", "");
+      doc.head.appendChild(script);
+    }
+    script.addEventListener("load", function () {
+      if (page.turnInView) then(page.turnInView);
+    });
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== page || event.origin !== window.location.origin) return;
+    var data = event.data;
+    if (!data || data.type !== "streamlit:render") return;
+    var args = data.args || {};
+    var turn = typeof args.turn === "string" ? args.turn : null;
+    withController(function (controller) {
+      controller.render(frame, turn);
+    });
+  });
+  page.postMessage(
+    { isStreamlitMessage: true, type: "streamlit:componentReady", apiVersion: 1 },
+    window.location.origin
+  );
+})();

@@ -1,0 +1,36 @@
+"""Keeps the newest turn of the chat in view: the run that sends a message scrolls the page to
+its end and follows the answer as it streams, until the user scrolls up; then, and whenever the
+page is not at its end, a "Jump to latest" button shows above the chat box.
+
+The work is done in the browser by ui/assets/turn_in_view/follow.js, which a Streamlit v1
+component loads into the page. Why a v1 component: its iframe is served from the app's own
+origin under /component/, so the page's Content-Security-Policy (`script-src 'self'`,
+`frame-src 'self'`, web/security.py) allows its script files, and being same-origin it can
+reach the page. st.html runs no scripts, and st.components.v2 loads inline JavaScript from a
+blob: URL, which that policy refuses (a file of its own would need an installed package with
+a component manifest). The scripts handle no message text."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from streamlit.components.v1 import declare_component
+
+ASSETS = Path(__file__).parent / "assets" / "turn_in_view"
+COMPONENT_KEY = "turn-in-view"  # follow.js hides its element by this key's class
+
+_turn_in_view = declare_component("turn_in_view", path=str(ASSETS))
+
+
+def keep_turn_in_view(*, new_turn: bool) -> None:
+    """Draw the (invisible) component that keeps the chat's end in view; call it once per run
+    of the chat page, with `new_turn=True` in the run that sends a message."""
+    # A fresh token per turn: the browser acts on a token once, however often Streamlit
+    # draws the component again, and later runs (token None) leave the view to the user.
+    _turn_in_view(
+        turn=secrets.token_hex(8) if new_turn else None,
+        key=COMPONENT_KEY,
+        default=None,
+        tab_index=-1,
+    )
