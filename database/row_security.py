@@ -54,10 +54,19 @@ _INSUFFICIENT_PRIVILEGE = "42501"
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-_SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
-_SET_READER = text(
-    "SELECT set_config('app.user_id', :user_id, true), set_config('app.audit_id', :audit_id, true)"
-)
+_USER = "set_config('app.user_id', :user_id, true)"
+_AUDIT = "set_config('app.audit_id', :audit_id, true)"
+# A read is made read only in the same round trip, so that it may end in COMMIT (reading_for).
+_READ_ONLY = "set_config('transaction_read_only', 'on', true)"
+# (naming an audit row, read only) -> the one statement that says all of it
+_SETTINGS = {
+    (audited, read_only): text(
+        "SELECT "
+        + ", ".join([_USER, *([_AUDIT] if audited else []), *([_READ_ONLY] if read_only else [])])
+    )
+    for audited in (False, True)
+    for read_only in (False, True)
+}
 # LOCAL: undone at COMMIT or ROLLBACK, so the next transaction on the connection is the app's.
 _BECOME_AUDITOR = text(f"SET LOCAL ROLE {AUDITOR_ROLE}")
 
@@ -66,16 +75,19 @@ class RowSecurityBypassed(RuntimeError):
     """The app's PostgreSQL role would see every user's chats: row security would not hold."""
 
 
-def act_for(conn: Connection, user_id: str, *, audit_id: int | None = None) -> None:
+def act_for(
+    conn: Connection, user_id: str, *, audit_id: int | None = None, read_only: bool = False
+) -> None:
     """From here to the end of the transaction, `conn` works for `user_id` (and, with
     `audit_id`, may read, and only read, the one chat that audit row records this admin
-    opening)."""
+    opening); with `read_only`, the transaction may write nothing at all."""
     if is_sqlite(conn):
         return
+    statement = _SETTINGS[(audit_id is not None, read_only)]
     if audit_id is None:
-        conn.execute(_SET_USER, {"user_id": user_id})
+        conn.execute(statement, {"user_id": user_id})
     else:
-        conn.execute(_SET_READER, {"user_id": user_id, "audit_id": str(audit_id)})
+        conn.execute(statement, {"user_id": user_id, "audit_id": str(audit_id)})
         conn.execute(_BECOME_AUDITOR)
 
 
@@ -83,10 +95,16 @@ def act_for(conn: Connection, user_id: str, *, audit_id: int | None = None) -> N
 def reading_for(
     engine: Engine, user_id: str, *, audit_id: int | None = None
 ) -> Iterator[Connection]:
-    """A connection whose transaction reads for `user_id`; it ends (rolled back) on exit."""
+    """A connection whose transaction reads for `user_id`, read only; it ends on exit.
+
+    A read that succeeds ends in COMMIT, with nothing to commit: psycopg forgets every
+    prepared statement of its connection at each ROLLBACK, so with reads rolled back no query
+    of the store ever reached psycopg's prepare_threshold (5 runs) and each was parsed and
+    planned anew. A read that fails is rolled back."""
     with engine.connect() as conn:
-        act_for(conn, user_id, audit_id=audit_id)
+        act_for(conn, user_id, audit_id=audit_id, read_only=True)
         yield conn
+        conn.commit()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import accounts
 import audit
@@ -23,6 +23,7 @@ from database.row_security import (
     act_for,
     bypass_reasons,
     check_app_role,
+    reading_for,
 )
 from memory import ChatStore
 from memory.stats import user_usage
@@ -377,3 +378,32 @@ def test_a_role_the_app_may_become_that_bypasses_row_security_is_refused_at_star
     finally:
         with psycopg.connect(superuser, autocommit=True) as conn:
             conn.execute("DROP ROLE lifted")
+
+
+def test_a_read_is_read_only_and_writes_nothing(app_engine: Engine) -> None:
+    with (
+        reading_for(app_engine, "alice") as conn,
+        pytest.raises(DBAPIError, match="read-only transaction"),
+    ):
+        conn.execute(text("DELETE FROM chat_messages"))
+    assert len(ChatStore(app_engine).load_messages("alice", "same")) == 2
+
+
+def test_the_stores_reads_keep_psycopgs_prepared_statements(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    # Reads end in COMMIT: at a ROLLBACK psycopg forgets every prepared statement of the
+    # connection, and no query of the store would ever reach its prepare_threshold.
+    url = postgres_cluster.create_app_database()
+    one_connection = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        store = ChatStore(one_connection)
+        store.finish_turn(store.begin_turn("alice", "same", "a question"), "an answer")
+        for _ in range(6):
+            assert len(store.load_messages("alice", "same")) == 2
+        with one_connection.connect() as conn:
+            prepared = conn.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+        assert any("FROM chat_messages" in statement for statement in prepared), prepared
+        assert any("set_config('app.user_id'" in statement for statement in prepared), prepared
+    finally:
+        one_connection.dispose()
