@@ -11,10 +11,10 @@ it. SQLite has no row security; there `act_for` does nothing and the store's own
 are the isolation.
 
 `check_app_role` refuses a PostgreSQL role that would not be held to the policies (a
-superuser, a role with BYPASSRLS, or the owner of the chat tables) unless
-DATABASE_ALLOW_RLS_BYPASS says this is a development setup. `grant_app_role` gives the app's
-role what it needs on the owner's tables, now and for what later migrations create, and the
-audited reader's role to take (never to inherit)."""
+superuser, a role with BYPASSRLS, the owner of the chat tables, or one that may SET ROLE to
+any of these) unless DATABASE_ALLOW_RLS_BYPASS says this is a development setup.
+`grant_app_role` gives the app's role what it needs on the owner's tables, now and for what
+later migrations create, and the audited reader's role to take (never to inherit)."""
 
 from __future__ import annotations
 
