@@ -4,7 +4,10 @@ sidebar list and one chain turn.
 One throwaway cluster and database, filled as bench/memory_bench.py fills it (sessions of 20
 messages, 50 per user). The same operations are timed through the app's own role, which row
 security holds, and through the owner (a superuser, which row security skips: the app before
-this issue, except that each transaction still names its user). Printed: medians and the ratio.
+this issue, except that each transaction still names its user). The two take turns sample by
+sample (app, owner, owner, app, ...) on the same random chats, so whatever else runs on the
+machine falls on both columns alike; timing one role after the other swung a ratio by ±50%
+between two runs on a shared 2-core machine. Printed: medians and the ratio.
 
     .venv/bin/python -m bench.rls_cost                    # 200k messages
     .venv/bin/python -m bench.rls_cost --size 20000       # quick
@@ -15,14 +18,21 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import time
+from collections.abc import Callable
 
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from sqlalchemy import text
 
-from bench.memory_bench import MESSAGES_PER_SESSION, anchor_table, fill, measure
+from bench.memory_bench import MESSAGES_PER_SESSION, SESSIONS_PER_USER, anchor_table, fill
 from database import get_engine
 from database.row_security import act_for
+from memory import build_chain, open_store
 from tests.support.postgres import APP_ROLE, PostgresCluster
+
+SAMPLES = 400
+TURN_SAMPLES = 100
 
 
 def set_config_ms(url: str, samples: int = 2000) -> float:
@@ -37,6 +47,52 @@ def set_config_ms(url: str, samples: int = 2000) -> float:
             conn.rollback()
     times.sort()
     return times[len(times) // 2] * 1000
+
+
+def measure_in_turn(
+    urls: dict[str, str], total_sessions: int, rng: random.Random
+) -> dict[str, dict[str, float]]:
+    """{operation: {label: median ms}} for each store, the stores alternating sample by
+    sample (ABBA, so neither always goes first) on the same chats."""
+    stores = {label: open_store(url) for label, url in urls.items()}
+    chains = {
+        label: build_chain(FakeListChatModel(responses=["ok"] * 10_000), store)
+        for label, store in stores.items()
+    }
+    users = total_sessions // SESSIONS_PER_USER
+    scratch = iter(range(10**9))
+
+    def history(label: str, number: int) -> None:
+        user, session = f"user{number // SESSIONS_PER_USER}", f"session{number}"
+        assert len(stores[label].get_history(user, session).messages) >= MESSAGES_PER_SESSION
+
+    def listing(label: str, number: int) -> None:
+        sessions = stores[label].list_sessions(f"user{number % users}", 50)
+        assert len(sessions) == SESSIONS_PER_USER
+
+    def turn(label: str, _number: int) -> None:
+        chains[label].invoke(
+            {"ability": "Java", "input": "What is jvm?"},
+            config={"configurable": {"user_id": "bench", "session_id": f"t{next(scratch)}"}},
+        )
+
+    operations: dict[str, tuple[Callable[[str, int], None], int]] = {
+        "load one session's history": (history, SAMPLES),
+        "list a user's 50 newest sessions": (listing, SAMPLES),
+        "one chain turn (instant model)": (turn, TURN_SAMPLES),
+    }
+    medians: dict[str, dict[str, float]] = {}
+    labels = list(urls)
+    for operation, (action, samples) in operations.items():
+        timings: dict[str, list[float]] = {label: [] for label in labels}
+        for sample in range(samples):
+            number = rng.randrange(total_sessions)
+            for label in labels if sample % 2 == 0 else reversed(labels):
+                started = time.perf_counter()
+                action(label, number)
+                timings[label].append((time.perf_counter() - started) * 1000)
+        medians[operation] = {label: statistics.median(timings[label]) for label in labels}
+    return medians
 
 
 def main() -> None:
@@ -57,15 +113,11 @@ def main() -> None:
             conn.exec_driver_sql("ANALYZE")
         # The owner is a superuser: the app would refuse it, the benchmark says it on purpose.
         os.environ["DATABASE_ALLOW_RLS_BYPASS"] = "1"
-        results = {
-            "row security (app role)": measure(get_engine(app_url), sessions, random.Random(7)),
-            "no row security (owner)": measure(owner, sessions, random.Random(7)),
-        }
+        results = measure_in_turn({"app": app_url, "owner": owner_url}, sessions, random.Random(7))
         print(f"PostgreSQL, {args.size:,} messages; median ms of this store")
         print(f"{'operation':<34} {'with RLS':>9} {'without':>9} {'cost':>7}")
-        with_rls, without = results.values()
-        for operation in with_rls:
-            on, off = with_rls[operation][0], without[operation][0]
+        for operation, medians in results.items():
+            on, off = medians["app"], medians["owner"]
             print(f"{operation:<34} {on:>9.3f} {off:>9.3f} {(on / off - 1) * 100:>6.1f}%")
         print(f"naming the user (set_config), alone: {set_config_ms(app_url):.3f} ms")
         with get_engine(app_url).connect() as conn:

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.engine import make_url
 
 import audit
-from accounts import authenticate, find_account
+from accounts import authenticate, create_account, find_account
 from database import get_engine, migrate, utcnow, write_transaction
 from database.engine import dispose_engine
-from database.row_security import grant_app_role
+from database.row_security import grant_app_role, reading_for
 from memory import ChatStore
 from memory.models import ChatSession
 from memory.retention import last_purge, set_retention_days
+from memory.store import AuditedReader
 from tests.support.databases import whole_database
 from tests.support.postgres import APP_ROLE, PostgresCluster
 
@@ -601,3 +602,58 @@ def test_grant_app_role_refuses_a_role_name_that_is_not_plain(
     run = _run_with(env, "grant-app-role", "chat_app; DROP TABLE users")
     assert run.status == 1
     assert "is not a plain PostgreSQL role name" in run.stderr
+
+
+def test_the_readmes_roles_with_an_owner_that_is_no_superuser_migrate_grant_and_audit(
+    postgres_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    # README, "PostgreSQL roles": the owner only bypasses row security (no CREATEROLE), the
+    # app's role inherits nothing, and the DBA made the auditor's role with the owner as its
+    # admin. The auditor's role is the cluster's: earlier tests may have made it already.
+    superuser = f"host=127.0.0.1 port={postgres_cluster.port} user=postgres dbname=postgres"
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("CREATE ROLE layout_owner LOGIN BYPASSRLS")
+        conn.execute("CREATE ROLE layout_app LOGIN NOINHERIT")
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'chat_auditor'").fetchone():
+            conn.execute("GRANT chat_auditor TO layout_owner WITH ADMIN OPTION")
+        else:
+            conn.execute("CREATE ROLE chat_auditor NOLOGIN ADMIN layout_owner")
+        conn.execute("CREATE DATABASE layout OWNER layout_owner")
+    base = f"postgresql+psycopg://{{}}@127.0.0.1:{postgres_cluster.port}/layout"
+    env = dict(
+        os.environ,
+        DATABASE_OWNER_URL=base.format("layout_owner"),
+        DATABASE_URL=base.format("layout_app"),
+        DATA_DIR=str(tmp_path / "data"),
+        SECRETS_FILE=str(tmp_path / "no-secrets.toml"),
+        PASSWORD_HASH_ROUNDS="4",
+    )
+    try:
+        assert _run_with(env, "migrate").status == 0
+        granted = _run_with(env, "grant-app-role", "layout_app")
+        assert granted.status == 0, granted.stderr
+        app = get_engine(base.format("layout_app"))
+        store = ChatStore(app)
+        store.finish_turn(store.begin_turn("bob", "same", "bob's question"), "bob's answer")
+        admin = create_account(
+            app, username="root", password=PASSWORD, role="admin", via_signup=False
+        )
+        opening = audit.record(
+            app,
+            actor_id=admin.id,
+            action=audit.HISTORY_VIEWED,
+            subject_user_id="bob",
+            session_id="same",
+            reason="a support ticket",
+        )
+        reader = AuditedReader(admin_id=admin.id, audit_id=opening.id)
+        seen = store.load_messages("bob", "same", reader=reader)
+        assert [message.content for message in seen] == ["bob's question", "bob's answer"]
+        with reading_for(app, admin.id) as conn:
+            assert conn.scalar(text("SELECT count(*) FROM chat_messages")) == 0
+        dispose_engine(base.format("layout_app"))
+    finally:
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS layout WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS layout_app")
+            conn.execute("DROP ROLE IF EXISTS layout_owner")

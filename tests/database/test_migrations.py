@@ -35,7 +35,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0013"
+HEAD = "0014"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -642,3 +642,44 @@ def test_0012_downgrade_disables_accounts_that_only_the_provider_could_sign_in(
     assert [m.content for m in ChatStore(engine).load_messages("u2", "s1")] == ["hello", "hi"]
     migrate(engine)
     dispose_engine(database_url)
+
+
+def _audited_policies(engine: Engine) -> dict[str, list[str]]:
+    """Each audited-read policy and the roles it applies to (PUBLIC shows as "public")."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT tablename, roles::TEXT[] FROM pg_policies "
+                "WHERE policyname LIKE '%\\_audited\\_read' ORDER BY tablename"
+            )
+        ).all()
+    return {table: list(roles) for table, roles in rows}
+
+
+def _auditor_may_read(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.scalar(
+                text("SELECT has_table_privilege('chat_auditor', 'chat_messages', 'SELECT')")
+            )
+        )
+
+
+def test_0014_gives_the_audited_read_its_own_role_and_downgrades_to_0013(
+    postgres_url: str,
+) -> None:
+    engine = get_engine(postgres_url)
+    migrate(engine)
+    audited_by_the_auditor = {"chat_messages": ["chat_auditor"], "chat_sessions": ["chat_auditor"]}
+    assert _audited_policies(engine) == audited_by_the_auditor
+    assert _auditor_may_read(engine)
+
+    downgrade(engine, "0013")
+    assert _audited_policies(engine) == {"chat_messages": ["public"], "chat_sessions": ["public"]}
+    # The role is the cluster's and stays; in this database it may no longer read anything.
+    assert not _auditor_may_read(engine)
+
+    migrate(engine)
+    assert _audited_policies(engine) == audited_by_the_auditor
+    assert version(engine) == HEAD
+    dispose_engine(postgres_url)

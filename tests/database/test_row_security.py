@@ -1,4 +1,4 @@
-"""PostgreSQL's row-level security (migration 0013), on a real server, as the role the app
+"""PostgreSQL's row-level security (migrations 0013 and 0014), on a real server, as the role the app
 itself connects as: the database refuses what the application must never do."""
 
 from __future__ import annotations
@@ -10,25 +10,27 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import accounts
 import audit
 from database import get_engine, utcnow
 from database.engine import dispose_engine
 from database.row_security import (
+    AUDITOR_ROLE,
     PROTECTED_TABLES,
     RowSecurityBypassed,
     act_for,
     bypass_reasons,
     check_app_role,
+    reading_for,
 )
 from memory import ChatStore
 from memory.stats import user_usage
 from memory.store import AuditedReader
 from tests.support.databases import whole_database
 from tests.support.pgbouncer import PgBouncer
-from tests.support.postgres import PostgresCluster
+from tests.support.postgres import APP_ROLE, PostgresCluster
 
 
 @pytest.fixture(params=["direct", "pgbouncer"])
@@ -205,10 +207,13 @@ def test_an_admin_read_under_a_fresh_audit_row_sees_exactly_that_chat(app_engine
     # The audit row names one chat: bob's other one, and alice's, stay closed.
     assert store.load_messages("bob", "other", reader=reader) == []
     assert store.load_messages("alice", "same", reader=reader) == []
-    # Reading only: the same audit row lets nothing be written.
+    # Reading only: under the same audit row, writing is refused outright (the audited
+    # reader's role, migration 0014, may only SELECT), and nothing is changed.
     with app_engine.begin() as conn:
         act_for(conn, admin.id, audit_id=audit_id)
-        assert conn.execute(text("DELETE FROM chat_messages WHERE user_id = 'bob'")).rowcount == 0
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text("DELETE FROM chat_messages WHERE user_id = 'bob'"))
+    assert len(_read_as(app_engine, admin.id, audit_id)) == 2
 
 
 def test_an_audit_row_older_than_ten_minutes_opens_nothing(app_engine: Engine) -> None:
@@ -301,3 +306,104 @@ def test_a_development_setting_lets_a_superuser_start(
 ) -> None:
     monkeypatch.setenv("DATABASE_ALLOW_RLS_BYPASS", "1")
     check_app_role(whole_database(app_engine))
+
+
+def _plan(conn, query: str) -> str:
+    return "\n".join(conn.scalars(text(f"EXPLAIN {query}")))
+
+
+def test_the_apps_own_queries_carry_no_audited_read_policy(app_engine: Engine) -> None:
+    # Migration 0014: the audited-read policy belongs to the auditor's role alone, so the
+    # plan of an everyday read names no audit function (0013's two InitPlans were its cost).
+    admin = _admin(app_engine)
+    audit_id = _opening(app_engine, admin.id, "bob", "same")
+    query = "SELECT * FROM chat_messages WHERE user_id = 'bob' AND session_id = 'same'"
+    with app_engine.connect() as conn:
+        act_for(conn, "bob")
+        assert "chat_audited_chat" not in _plan(conn, query)
+    with app_engine.connect() as conn:
+        act_for(conn, admin.id, audit_id=audit_id)
+        assert "chat_audited_chat" in _plan(conn, query)
+
+
+def test_the_auditors_role_does_not_outlive_its_transaction_on_a_pooled_connection(
+    app_engine: Engine, postgres_cluster: PostgresCluster
+) -> None:
+    admin = _admin(app_engine)
+    audit_id = _opening(app_engine, admin.id, "bob", "same")
+    options = {"prepare_threshold": None}
+    single = create_engine(app_engine.url, pool_size=1, max_overflow=0, connect_args=options)
+    try:
+        for end in ("commit", "rollback"):
+            with single.connect() as conn:
+                act_for(conn, admin.id, audit_id=audit_id)
+                assert conn.scalar(text("SELECT current_user")) == AUDITOR_ROLE
+                assert conn.scalar(text("SELECT count(*) FROM chat_messages")) == 2
+                getattr(conn, end)()
+                # The next transaction on this connection is the app's again and, with no
+                # audit row named, reads nothing of bob's.
+                assert conn.scalar(text("SELECT current_user")) == APP_ROLE
+                assert conn.scalar(text("SELECT count(*) FROM chat_messages")) == 0
+    finally:
+        single.dispose()
+
+
+def test_the_apps_role_may_take_the_auditors_role_but_inherits_nothing(
+    app_engine: Engine,
+) -> None:
+    with app_engine.connect() as conn:
+        member, inherited, inherits = conn.execute(
+            text(
+                "SELECT pg_has_role(current_user, :auditor, 'MEMBER'), "
+                "pg_has_role(current_user, :auditor, 'USAGE'), rolinherit "
+                "FROM pg_roles WHERE rolname = current_user"
+            ),
+            {"auditor": AUDITOR_ROLE},
+        ).one()
+    assert (member, inherited, inherits) == (True, False, False)
+
+
+def test_a_role_the_app_may_become_that_bypasses_row_security_is_refused_at_start_up(
+    postgres_cluster: PostgresCluster, app_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_ALLOW_RLS_BYPASS", raising=False)
+    superuser = f"host=127.0.0.1 port={postgres_cluster.port} user=postgres dbname=postgres"
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS lifted")
+        conn.execute(f"CREATE ROLE lifted NOLOGIN BYPASSRLS ROLE {APP_ROLE}")
+    try:
+        # A NOINHERIT member gains no privilege from it, yet could SET ROLE lifted.
+        with pytest.raises(RowSecurityBypassed, match=f"{APP_ROLE} may become lifted"):
+            check_app_role(app_engine)
+    finally:
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute("DROP ROLE lifted")
+
+
+def test_a_read_is_read_only_and_writes_nothing(app_engine: Engine) -> None:
+    with (
+        reading_for(app_engine, "alice") as conn,
+        pytest.raises(DBAPIError, match="read-only transaction"),
+    ):
+        conn.execute(text("DELETE FROM chat_messages"))
+    assert len(ChatStore(app_engine).load_messages("alice", "same")) == 2
+
+
+def test_the_stores_reads_keep_psycopgs_prepared_statements(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    # Reads end in COMMIT: at a ROLLBACK psycopg forgets every prepared statement of the
+    # connection, and no query of the store would ever reach its prepare_threshold.
+    url = postgres_cluster.create_app_database()
+    one_connection = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        store = ChatStore(one_connection)
+        store.finish_turn(store.begin_turn("alice", "same", "a question"), "an answer")
+        for _ in range(6):
+            assert len(store.load_messages("alice", "same")) == 2
+        with one_connection.connect() as conn:
+            prepared = conn.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+        assert any("FROM chat_messages" in statement for statement in prepared), prepared
+        assert any("set_config('app.user_id'" in statement for statement in prepared), prepared
+    finally:
+        one_connection.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 # The role the app connects as in tests: it owns nothing and bypasses nothing, so row
 # security (migration 0013) holds it; the cluster's superuser `postgres` is the owner.
+# grant_app_role makes it NOINHERIT, a member of the audited reader's role (migration 0014).
 APP_ROLE = "chat_app"
 
 PG_BIN_CANDIDATES = [
