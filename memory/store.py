@@ -265,7 +265,7 @@ def _path(user_id: str, session_id: str):
     return and_(_pair(_messages, user_id, session_id), _ON_PATH)
 
 
-def _lock_session(conn, user_id: str, session_id: str) -> bool:
+def lock_session(conn, user_id: str, session_id: str) -> bool:
     """Take the session's row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises
     writers); False if there is no such session. Taken before forget_chats: the search index's
     rows of a chat (session_terms) are only ever locked by a transaction holding the chat's row
@@ -529,7 +529,7 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with writing_for(self.engine, user_id) as conn:
-            if _lock_session(conn, user_id, session_id):
+            if lock_session(conn, user_id, session_id):
                 forget_chats(conn, [(user_id, session_id)])
             # Messages go first explicitly: the cascade would do it, but not on an SQLite
             # connection opened by a tool without PRAGMA foreign_keys.
@@ -696,7 +696,7 @@ class ChatStore:
             # joins it, whatever another tab chooses meanwhile. (SQLite's BEGIN IMMEDIATE
             # already holds the whole database.)
             if conn.dialect.name != "sqlite":
-                _lock_session(conn, user_id, session_id)
+                lock_session(conn, user_id, session_id)
             last = conn.execute(
                 select(_messages.c.id, _messages.c.turn, _messages.c.role, _messages.c.content)
                 .where(_path(user_id, session_id))
@@ -801,7 +801,7 @@ class ChatStore:
         question = check_content(question, allow_empty=False)
         now = utcnow()
         with writing_for(self.engine, user_id) as conn:
-            if not _lock_session(conn, user_id, session_id):
+            if not lock_session(conn, user_id, session_id):
                 raise SessionNotFound(f"no session {session_id!r} for this user")
             old = conn.execute(
                 select(_messages.c.turn, _messages.c.parent_id).where(
@@ -842,7 +842,7 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with writing_for(self.engine, user_id) as conn:
-            if not _lock_session(conn, user_id, session_id):
+            if not lock_session(conn, user_id, session_id):
                 raise SessionNotFound(f"no session {session_id!r} for this user")
             end = choose_version(conn, user_id, session_id, message_id)
             conn.execute(
@@ -1024,7 +1024,7 @@ class ChatStore:
         check_id(user_id, "user_id")
         check_id(session_id, "session_id")
         with writing_for(self.engine, user_id) as conn:
-            if _lock_session(conn, user_id, session_id):
+            if lock_session(conn, user_id, session_id):
                 forget_chats(conn, [(user_id, session_id)])
             conn.execute(delete(_messages).where(_pair(_messages, user_id, session_id)))
             conn.execute(

@@ -13,6 +13,7 @@ from ui.answering import QUESTION_KEY, wait_for_stopped_answer
 from ui.auth import current_account
 from ui.chat_groups import zone_named
 from ui.conversation import omitted_from_prompt, show_conversation
+from ui.deleting import show_delete_button, show_undo_notice
 from ui.quota import give_back_unsent, show_quota_left, show_refusal
 from ui.resources import chat_model, chat_store
 from ui.scroll import keep_turn_in_view
@@ -34,7 +35,6 @@ from ui.sidebar import (
     rename_box_key,
     rename_chat,
     render_session_sidebar,
-    start_new_chat,
 )
 from ui.temporary_chat import in_temporary_chat, show_temporary_chat
 from ui.text import DATABASE_DOWN, plain
@@ -93,10 +93,11 @@ except StoreUnavailable:
 render_session_sidebar(store, account, session_id, zone=zone)
 show_model_and_quota()
 answering = sending.answering
+show_undo_notice(store)
 
 # Header: a new chat asks for the assistant's specialty; a stored one can be renamed or deleted.
 if summary is None:
-    st.title("New chat")
+    st.title("New chat", anchor=False)
     ability = (
         st.text_input(
             "Assistant's specialty",
@@ -110,7 +111,8 @@ if summary is None:
     drafts()[session_id] = ability
 else:
     title_column, actions_column = st.columns([1, 1], vertical_alignment="bottom")
-    title_column.title(plain(summary.title or "New chat"))
+    # One line however long the title: cut with an ellipsis, the whole of it on hover.
+    title_column.title(plain(summary.title or "New chat"), anchor=False, wrap=False)
     # The chat's actions in one row, each as wide as its label, at the header's right end.
     actions = actions_column.container(horizontal=True, horizontal_alignment="right", gap="small")
     actions.button(
@@ -146,11 +148,7 @@ else:
         if problem := st.session_state.pop(RENAME_PROBLEM, None):
             st.error(problem)
     with actions.popover("Delete", disabled=answering):
-        st.write("Delete this chat and all its messages? This cannot be undone.")
-        if st.button("Delete chat", type="primary"):
-            store.delete_session(account.id, session_id)
-            start_new_chat()
-            st.rerun()
+        show_delete_button(store, account.id, session_id)
 watch_for_title(session_id)
 st.caption(
     f"Assistant specialized in **{plain(ability)}**"

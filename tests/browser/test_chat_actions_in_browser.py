@@ -283,3 +283,40 @@ def test_search_in_the_sidebar_finds_chats_by_title_and_by_words_inside_them(
     expect(titles).to_have_count(0)
     look_for("")
     expect(titles).to_have_text(everything)
+
+
+def test_a_deleted_chat_comes_back_whole_with_undo_and_the_delete_button_reads_as_destructive(
+    app: RunningApp, page: Page
+) -> None:
+    sign_up(page, app.url, "undo")
+    send(page, "bring this chat back")
+    kept_url = page.url
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    delete = page.get_by_test_id("stPopoverBody").get_by_role("button", name="Delete chat")
+    # Red, with white text: not one more grey button.
+    colours = delete.evaluate(
+        "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]"
+    )
+    assert colours == ["rgb(180, 35, 24)", "rgb(255, 255, 255)"]
+    delete.click()
+
+    expect(page.get_by_text("“bring this chat back” was deleted.")).to_be_visible()
+    undo = page.get_by_role("button", name=re.compile(r"^Undo \(\d+ s\)$"))
+    expect(undo).to_be_visible()
+    expect(session_buttons(page)).to_have_count(0)
+    screenshot(page, "actions-03-deleted-with-undo")
+
+    undo.click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("bring this chat back")
+    expect(page.get_by_test_id("stChatMessageContent")).to_have_text(
+        ["bring this chat back", "Echo: bring this chat back"]
+    )
+    expect(session_buttons(page)).to_have_text(["bring this chat back"])
+    expect(undo).to_have_count(0)
+    assert page.url == kept_url
+    assert [m.content for m in stored_messages(app, "undo", page)] == [
+        "bring this chat back",
+        "Echo: bring this chat back",
+    ]

@@ -12,6 +12,7 @@ from tests.pages.app_driver import (
     errors,
     page_text,
     send,
+    shown,
     sidebar_chats,
     signed_in,
     text_input,
@@ -234,7 +235,7 @@ def test_deleting_a_chat_asks_first_then_removes_it_and_only_it(
     # The page offers "Delete" as a popover: its only action is the confirming button, under
     # the warning; showing it deletes nothing.
     [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
-    assert "cannot be undone" in " ".join(m.value for m in popover.markdown)
+    assert "undo it for a few seconds" in " ".join(m.value for m in popover.markdown)
     assert [b.label for b in popover.button] == ["Delete chat"]
     assert store.get_session(bob.id, jvm) is not None
 
@@ -247,6 +248,53 @@ def test_deleting_a_chat_asks_first_then_removes_it_and_only_it(
     assert titles(at) == ["New chat"]
     assert sidebar_chats(at) == {pasta: "How long do I boil pasta?"}
     assert len(stored(store, bob, pasta)) == 2
+
+
+def undo_button(at):
+    return [b for b in at.main.button if b.key == "undo-delete-button"]
+
+
+def test_undo_after_a_delete_brings_the_chat_back_open_with_its_messages(
+    store: ChatStore, bob: Account
+) -> None:
+    jvm = stored_chat(store, bob, "What is jvm?")
+    at = signed_in("bob")
+    at.query_params["session"] = jvm
+    at = at.run()
+    [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
+    at = popover.button[0].click().run()
+    assert "“What is jvm?” was deleted." in [shown(info.value) for info in at.info]
+    [undo] = undo_button(at)
+    assert undo.label.startswith("Undo (")
+
+    at = undo.click().run()
+
+    assert not at.exception and errors(at) == []
+    assert at.query_params["session"] == jvm
+    assert titles(at) == ["What is jvm?"]
+    assert transcript(at) == [("user", "What is jvm?"), ("assistant", "Echo: What is jvm?")]
+    assert sidebar_chats(at) == {jvm: "What is jvm?"}
+    assert undo_button(at) == []
+
+
+def test_undo_too_late_says_so_and_brings_nothing_back(
+    store: ChatStore, bob: Account, monkeypatch
+) -> None:
+    jvm = stored_chat(store, bob, "What is jvm?")
+    at = signed_in("bob")
+    at.query_params["session"] = jvm
+    at = at.run()
+    [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
+    at = popover.button[0].click().run()
+    [undo] = undo_button(at)
+    # The notice is drawn; the time runs out before the click reaches the server.
+    monkeypatch.setattr("memory.deleted.UNDO_SECONDS", 0.0)
+
+    at = undo.click().run()
+
+    assert any("too late" in error for error in errors(at))
+    assert store.get_session(bob.id, jvm) is None
+    assert undo_button(at) == []
 
 
 def test_search_lists_only_the_users_own_matching_chats(
