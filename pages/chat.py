@@ -14,6 +14,7 @@ from ui.auth import current_account
 from ui.chat_groups import zone_named
 from ui.conversation import omitted_from_prompt, show_conversation
 from ui.deleting import show_delete_button, show_undo_notice
+from ui.phone import show_phone_layout
 from ui.quota import give_back_unsent, show_quota_left, show_refusal
 from ui.resources import chat_model, chat_store
 from ui.scroll import keep_turn_in_view
@@ -94,6 +95,7 @@ render_session_sidebar(store, account, session_id, zone=zone)
 show_model_and_quota()
 answering = sending.answering
 show_undo_notice(store)
+show_phone_layout()
 
 # Header: a new chat asks for the assistant's specialty; a stored one can be renamed or deleted.
 if summary is None:
@@ -114,7 +116,9 @@ else:
     # One line however long the title: cut with an ellipsis, the whole of it on hover.
     title_column.title(plain(summary.title or "New chat"), anchor=False, wrap=False)
     # The chat's actions in one row, each as wide as its label, at the header's right end.
-    actions = actions_column.container(horizontal=True, horizontal_alignment="right", gap="small")
+    actions = actions_column.container(
+        horizontal=True, horizontal_alignment="right", gap="small", key="chat-actions"
+    )
     actions.button(
         "Unpin" if summary.pinned else "Pin",
         icon=":material/keep:",
@@ -138,7 +142,13 @@ else:
     # Its open state is tracked (which costs a rerun on opening) so that a saved title can
     # close it: rename_chat sets that state to closed.
     with (
-        actions.popover("Rename", key=RENAME_POPOVER, on_change="rerun", disabled=answering),
+        actions.popover(
+            "Rename",
+            icon=":material/edit:",
+            key=RENAME_POPOVER,
+            on_change="rerun",
+            disabled=answering,
+        ),
         st.form("rename"),
     ):
         st.text_input(
@@ -147,7 +157,7 @@ else:
         st.form_submit_button("Save", on_click=rename_chat, args=(store, account.id, session_id))
         if problem := st.session_state.pop(RENAME_PROBLEM, None):
             st.error(problem)
-    with actions.popover("Delete", disabled=answering):
+    with actions.popover("Delete", icon=":material/delete:", disabled=answering):
         show_delete_button(store, account.id, session_id)
 watch_for_title(session_id)
 st.caption(

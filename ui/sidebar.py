@@ -151,7 +151,13 @@ def render_session_sidebar(
     in the user's time zone `zone`; or the search results; or the archived chats."""
     with st.sidebar:
         st.html(_LIST_STYLE)
-        st.button("New chat", icon=":material/add:", on_click=start_new_chat, width="stretch")
+        st.button(
+            "New chat",
+            icon=":material/add:",
+            key="new-chat",
+            on_click=start_new_chat,
+            width="stretch",
+        )
         st.button(
             "Temporary chat",
             icon=":material/visibility_off:",

@@ -88,7 +88,7 @@ def test_a_temporary_chat_answers_and_remembers_but_stores_nothing(
     assert store.list_sessions(bob.id, shelf=None) == []
 
     # Opening a new chat forgets it; a new temporary chat starts empty.
-    at = button(at, "New chat").click().run()
+    at = button(at.sidebar, "New chat").click().run()
     assert "temporary" not in at.query_params
     at = button(at, "Temporary chat").click().run()
     assert transcript(at) == []

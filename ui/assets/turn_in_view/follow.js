@@ -260,7 +260,23 @@
     },
   };
 
+  // On a phone the chats drawer lies over the conversation: once a chat is picked (or a new
+  // one started) it closes, as the user's next look is at that chat. Streamlit's own button
+  // closes it, so Streamlit knows it is closed.
+  var NARROW = window.matchMedia("(max-width: 767.98px)");
+  var PICKS = '[class*="st-key-open-"], .st-key-new-chat, .st-key-temporary-chat';
+  function closeDrawerAfterAPick(event) {
+    if (!NARROW.matches || !event.target.closest) return;
+    var picked = event.target.closest('[data-testid="stSidebar"] button');
+    if (!picked || !picked.closest(PICKS)) return;
+    setTimeout(function () {
+      var close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (close) close.click();
+    }, 0);
+  }
+
   addStyle();
+  document.addEventListener("click", closeDrawerAfterAPick, true);
   document.addEventListener("keydown", onKey, true);
   window.addEventListener("resize", tick);
   // Streamlit may swap the scroll container or the chat box, and the delayed showing needs a
