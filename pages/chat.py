@@ -177,6 +177,7 @@ if summary is not None:
         session_id,
         editable=model_problem is None and not full,
         actions=not answering,
+        zone=zone,
     )
 newest = (
     store.load_page(account.id, session_id, limit=1, with_versions=False).messages

@@ -9,8 +9,11 @@ other versions shows "< 2 / 3 >" to go through them; the chat draws its active p
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
+
 import streamlit as st
 
+from database import utcnow
 from memory import ChatStore, SessionNotFound, StoreUnavailable
 from memory.branches import Versions
 from memory.chain import session_window
@@ -19,6 +22,7 @@ from memory.store import INTERRUPTED, MessageCursor, MessagePage, StoredMessage,
 from memory.validation import MAX_CONTENT_CHARS
 from ui.answering import show_markdown
 from ui.text import DATABASE_DOWN
+from ui.words import message_time
 
 VIEW_START_KEY = "conversation_start"
 OMITTED_KEY = "omitted_from_prompt"
@@ -37,6 +41,7 @@ _ACTIONS_STYLE = """<style>
 [class*="st-key-older-"] button p, [class*="st-key-newer-"] button p { font-size: 1.3rem; }
 [class*="st-key-versions-"] p { margin: 0; line-height: 1.75rem; }
 [class*="st-key-versions-"] [data-testid="stMarkdownContainer"] { margin-bottom: 0; }
+[data-testid="stChatMessage"] [data-testid="stCaptionContainer"] { margin-top: -0.5rem; }
 </style>"""
 
 
@@ -86,8 +91,10 @@ def show_message(
     session_id: str = "",
     editable: bool = True,
     actions: bool = True,
+    zone: tzinfo = UTC,
 ) -> None:
-    """One message; given the store, with its controls under it: Edit for a question,
+    """One message, with when it was written in small print (in the reader's `zone`); given
+    the store, with its controls under it: Edit for a question,
     "< 2 / 3 >" for a message with other versions. Without `actions` (while an answer
     streams) an empty element holds the controls' place."""
     editing = store is not None and st.session_state.get(EDITING_KEY) == message.id
@@ -98,6 +105,7 @@ def show_message(
         show_markdown(message.content)
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
+        st.caption(message_time(message.created_at, zone, utcnow()))
     if store is None or (versions is None and not (message.role == "human" and editable)):
         return
     if not actions:
@@ -208,6 +216,7 @@ def show_conversation(
     *,
     editable: bool = True,
     actions: bool = True,
+    zone: tzinfo = UTC,
 ) -> None:
     """Draw the shown messages, with the control that loads the page before them; with
     `actions`, each message's controls under it. A fragment: loading an earlier page redraws
@@ -233,6 +242,7 @@ def show_conversation(
             session_id=session_id,
             editable=editable,
             actions=actions,
+            zone=zone,
         )
 
 

@@ -47,3 +47,14 @@ def when(moment: datetime | None, zone: tzinfo) -> str:
         return "never"
     local = moment.astimezone(zone)
     return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+def message_time(moment: datetime, zone: tzinfo, now: datetime) -> str:
+    """When a message was written, as small print under it, in the reader's zone: "14:05"
+    today, "7 Dec, 14:05" this year, "7 Dec 2025, 14:05" before."""
+    local, today = moment.astimezone(zone), now.astimezone(zone)
+    if local.date() == today.date():
+        return f"{local:%H:%M}"
+    if local.year == today.year:
+        return f"{local.day} {local:%b, %H:%M}"
+    return when(moment, zone)

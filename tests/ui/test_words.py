@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import audit
-from ui.words import ACTION_WORDS, counted, sentence, when
+from ui.words import ACTION_WORDS, counted, message_time, sentence, when
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,15 @@ def test_a_time_is_written_in_the_readers_zone() -> None:
 def test_every_audit_action_has_words() -> None:
     assert set(ACTION_WORDS) == set(audit.ACTIONS)
     assert len(set(ACTION_WORDS.values())) == len(audit.ACTIONS)
+
+
+def test_a_message_time_is_short_today_and_says_the_day_before() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2026, 12, 7, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    assert message_time(datetime(2026, 12, 7, 13, 5, tzinfo=UTC), paris, now) == "14:05"
+    # 23:10 UTC on the 6th is already the 7th in Paris: today there.
+    assert message_time(datetime(2026, 12, 6, 23, 10, tzinfo=UTC), paris, now) == "00:10"
+    assert message_time(datetime(2026, 3, 1, 9, 0, tzinfo=UTC), paris, now) == "1 Mar, 10:00"
+    assert message_time(datetime(2025, 12, 24, 18, 0, tzinfo=UTC), paris, now) == (
+        "24 Dec 2025, 19:00"
+    )
