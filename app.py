@@ -13,6 +13,7 @@ from settings import ConfigurationError
 from ui.auth import account_menu, require_account, sign_in_page
 from ui.outage import explain_database_down
 from ui.resources import chat_store
+from ui.style import apply_app_style
 
 configure_logging()
 log = logging.getLogger("app")
@@ -24,6 +25,7 @@ def run_page(page: st.Page) -> None:
     # The browser's tab and history name the page, as a screen reader announces it.
     title = APP_NAME if page.title == APP_NAME else f"{page.title} · {APP_NAME}"
     st.set_page_config(page_title=title)
+    apply_app_style()
     try:
         page.run()
     except DatabaseUnavailable as error:

@@ -44,6 +44,7 @@ from ui.admin_actions import (
     show_account_actions,
 )
 from ui.auth import require_admin
+from ui.charts import usage_chart
 from ui.chat_groups import zone_named
 from ui.resources import chat_model, chat_store
 from ui.text import plain
@@ -458,9 +459,9 @@ with usage_tab:
     per_day = pd.DataFrame(messages_per_day(store, days=30), columns=["day", "messages"])
     active = pd.DataFrame(active_users_per_day(store, days=30), columns=["day", "active users"])
     st.subheader("Messages per day (30 days)")
-    st.bar_chart(per_day, x="day", y="messages")
+    st.altair_chart(usage_chart(per_day, "messages", "bar"), width="stretch")
     st.subheader("Active users per day (30 days)")
-    st.line_chart(active, x="day", y="active users")
+    st.altair_chart(usage_chart(active, "active users", "line"), width="stretch")
 
 with quotas_tab:
     st.write(

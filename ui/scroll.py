@@ -8,7 +8,8 @@ origin under /component/, so the page's Content-Security-Policy (`script-src 'se
 `frame-src 'self'`, web/security.py) allows its script files, and being same-origin it can
 reach the page. st.html runs no scripts, and st.components.v2 loads inline JavaScript from a
 blob: URL, which that policy refuses (a file of its own would need an installed package with
-a component manifest). The scripts handle no message text."""
+a component manifest). follow.js handles no message text; copy.js, loaded beside it, adds
+each message's Copy button, which reads the message's shown text into the clipboard only."""
 
 from __future__ import annotations
 

@@ -21,17 +21,28 @@
       return;
     }
     var doc = page.document;
-    var script = doc.querySelector("script[data-turn-in-view]");
+    var script = doc.querySelector('script[data-turn-in-view="follow.js"]');
     if (!script) {
       script = doc.createElement("script");
       script.src = new URL("follow.js", document.baseURI).href;
-      script.setAttribute("data-turn-in-view", "");
+      script.setAttribute("data-turn-in-view", "follow.js");
       doc.head.appendChild(script);
     }
     script.addEventListener("load", function () {
       if (page.turnInView) then(page.turnInView);
     });
   }
+
+  // The messages' Copy buttons: loaded once into the page beside follow.js.
+  function loadOnce(name) {
+    var doc = page.document;
+    if (doc.querySelector('script[data-turn-in-view="' + name + '"]')) return;
+    var script = doc.createElement("script");
+    script.src = new URL(name, document.baseURI).href;
+    script.setAttribute("data-turn-in-view", name);
+    doc.head.appendChild(script);
+  }
+  loadOnce("copy.js");
 
   window.addEventListener("message", function (event) {
     if (event.source !== page || event.origin !== window.location.origin) return;

@@ -1,0 +1,34 @@
+"""Every message has a Copy button in Chromium: it puts the message's own text, as shown, in
+the clipboard (not its time, nor markup), and says so."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import PASSWORD, RunningApp, send, sign_up
+
+pytestmark = pytest.mark.browser
+
+
+def test_copy_puts_a_messages_own_text_in_the_clipboard(app: RunningApp, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app.url)
+    page = context.new_page()
+    try:
+        sign_up(page, app.url, "copier", PASSWORD)
+        send(page, "Say **bold** things")
+        messages = page.get_by_test_id("stChatMessage")
+        copies = page.get_by_role("button", name="Copy message")
+        expect(copies).to_have_count(2)
+
+        messages.nth(1).hover()
+        copies.nth(1).click()
+
+        expect(copies.nth(1)).to_have_text("Copied")
+        assert page.evaluate("() => navigator.clipboard.readText()") == "Echo: Say bold things"
+        copies.nth(0).click()
+        assert page.evaluate("() => navigator.clipboard.readText()") == "Say bold things"
+        expect(copies.nth(1)).to_have_text("Copy", timeout=5_000)
+    finally:
+        context.close()
