@@ -228,7 +228,7 @@ if model_problem:
 show_not_sent(sending)
 show_refusal()
 # Before the answer streams: the browser brings the new turn into view and follows it.
-keep_turn_in_view(new_turn=answering)
+keep_turn_in_view(new_turn=answering, chat=session_id)
 # The chat box and, while an answer streams, Stop beside it. The box is disabled while an
 # answer streams (a second message would cut the first short): at once in the browser on
 # Enter (submit_mode), and drawn disabled by a run that answers.

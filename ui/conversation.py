@@ -41,7 +41,7 @@ _ACTIONS_STYLE = """<style>
 [class*="st-key-older-"] button p, [class*="st-key-newer-"] button p { font-size: 1.3rem; }
 [class*="st-key-versions-"] p { margin: 0; line-height: 1.75rem; }
 [class*="st-key-versions-"] [data-testid="stMarkdownContainer"] { margin-bottom: 0; }
-[data-testid="stChatMessage"] [data-testid="stCaptionContainer"] { margin-top: -0.5rem; }
+[class*="st-key-message-actions-"] [data-testid="stCaptionContainer"] p { font-size: 0.8rem; }
 </style>"""
 
 
@@ -93,10 +93,11 @@ def show_message(
     actions: bool = True,
     zone: tzinfo = UTC,
 ) -> None:
-    """One message, with when it was written in small print (in the reader's `zone`); given
-    the store, with its controls under it: Edit for a question,
-    "< 2 / 3 >" for a message with other versions. Without `actions` (while an answer
-    streams) an empty element holds the controls' place."""
+    """One message; under it, in one row, when it was written (small print, in the reader's
+    `zone`) and, given the store, its controls: Edit for a question, "< 2 / 3 >" for a message
+    with other versions. Without `actions` (while an answer streams) the row holds the time
+    alone, in the same place: Streamlit replaces each element in place, and leaves none of the
+    old controls on screen while the answer streams."""
     editing = store is not None and st.session_state.get(EDITING_KEY) == message.id
     with st.chat_message("user" if message.role == "human" else "assistant"):
         if editing:
@@ -105,14 +106,6 @@ def show_message(
         show_markdown(message.content)
         if message.status == INTERRUPTED:
             st.caption("This answer was interrupted.")
-        st.caption(message_time(message.created_at, zone, utcnow()))
-    if store is None or (versions is None and not (message.role == "human" and editable)):
-        return
-    if not actions:
-        # The same elements in the same places as the run before: Streamlit replaces each in
-        # place, and leaves none of the old controls on screen while the answer streams.
-        st.empty()
-        return
     # Under the message, not in it: its text stays the message's own.
     row = st.container(
         horizontal=True,
@@ -120,6 +113,16 @@ def show_message(
         vertical_alignment="center",
         key=f"message-actions-{message.id}",
     )
+    row.caption(message_time(message.created_at, zone, utcnow()))
+    if store is None:
+        return
+    if not actions:
+        # One empty element in place of each control: Streamlit keeps a container's children
+        # it is not sent again until the run ends, so an old Edit would stay on screen.
+        controls = (3 if versions is not None else 0) + (message.role == "human" and editable)
+        for _ in range(controls):
+            row.empty()
+        return
     if versions is not None:
         _version_switch(row, store, user_id, session_id, message, versions)
     if message.role == "human" and editable:

@@ -24,13 +24,15 @@ COMPONENT_KEY = "turn-in-view"  # follow.js hides its element by this key's clas
 _turn_in_view = declare_component("turn_in_view", path=str(ASSETS))
 
 
-def keep_turn_in_view(*, new_turn: bool) -> None:
+def keep_turn_in_view(*, new_turn: bool, chat: str | None = None) -> None:
     """Draw the (invisible) component that keeps the chat's end in view; call it once per run
-    of the chat page, with `new_turn=True` in the run that sends a message."""
+    of the chat page, with `new_turn=True` in the run that sends a message. When `chat` (the
+    open chat's id) changes, the browser puts the keyboard's focus in the chat box."""
     # A fresh token per turn: the browser acts on a token once, however often Streamlit
     # draws the component again, and later runs (token None) leave the view to the user.
     _turn_in_view(
         turn=secrets.token_hex(8) if new_turn else None,
+        chat=chat,
         key=COMPONENT_KEY,
         default=None,
         tab_index=-1,

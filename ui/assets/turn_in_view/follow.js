@@ -21,6 +21,7 @@
   var INTENT_MS = 400; // after a user's move up, nothing scrolls for them
   var SHOW_AFTER_MS = 150; // a moment off the end (Streamlit's own scrolling) shows nothing
   var UP_KEYS = { PageUp: 1, ArrowUp: 1, Home: 1 };
+  var NARROW = window.matchMedia("(max-width: 767.98px)"); // Streamlit's phone breakpoint
 
   var following = true;
   var intentAt = -Infinity; // when the user last moved up
@@ -246,11 +247,39 @@
     show(offEndSince !== null && now - offEndSince >= SHOW_AFTER_MS);
   }
 
+  // A chat just opened (after sign-in, a pick in the sidebar, New chat): the keyboard's next
+  // place is the chat box, unless the user is already typing somewhere else. Not on a touch
+  // screen, where focusing a box opens the keyboard over the chat.
+  var lastChat = null;
+  function focusComposerOnArrival() {
+    if (NARROW.matches || window.matchMedia("(pointer: coarse)").matches) return;
+    var tries = 0;
+    (function attempt() {
+      var box = document.querySelector(CHAT_BOX);
+      var current = document.activeElement;
+      var elsewhere =
+        current &&
+        current !== document.body &&
+        !current.closest('[data-testid="stSidebar"]') &&
+        /^(INPUT|TEXTAREA|SELECT)$/.test(current.tagName || "");
+      if (elsewhere) return;
+      if (box && !box.disabled) {
+        box.focus({ preventScroll: true });
+        return;
+      }
+      if (++tries < 20) setTimeout(attempt, 100);
+    })();
+  }
+
   window.turnInView = {
     // Called by frame.js on each render of the component: `turn` is a new token in the run
     // that sends a message, else null.
-    render: function (frame, turn) {
+    render: function (frame, turn, chat) {
       if (frame && frames.indexOf(frame) < 0) frames.push(frame);
+      if (chat && chat !== lastChat) {
+        lastChat = chat;
+        focusComposerOnArrival();
+      }
       if (turn && turn !== lastTurn) {
         lastTurn = turn;
         follow();
@@ -263,7 +292,6 @@
   // On a phone the chats drawer lies over the conversation: once a chat is picked (or a new
   // one started) it closes, as the user's next look is at that chat. Streamlit's own button
   // closes it, so Streamlit knows it is closed.
-  var NARROW = window.matchMedia("(max-width: 767.98px)");
   var PICKS = '[class*="st-key-open-"], .st-key-new-chat, .st-key-temporary-chat';
   function closeDrawerAfterAPick(event) {
     if (!NARROW.matches || !event.target.closest) return;

@@ -50,8 +50,9 @@
     if (!data || data.type !== "streamlit:render") return;
     var args = data.args || {};
     var turn = typeof args.turn === "string" ? args.turn : null;
+    var chat = typeof args.chat === "string" ? args.chat : null;
     withController(function (controller) {
-      controller.render(frame, turn);
+      controller.render(frame, turn, chat);
     });
   });
   page.postMessage(
