@@ -112,12 +112,12 @@ if summary is None:
     )
     drafts()[session_id] = ability
 else:
-    title_column, actions_column = st.columns([1, 1], vertical_alignment="bottom")
+    title_column, actions_column = st.columns([1, 1.15], vertical_alignment="bottom")
     # One line however long the title: cut with an ellipsis, the whole of it on hover.
     title_column.title(plain(summary.title or "New chat"), anchor=False, wrap=False)
     # The chat's actions in one row, each as wide as its label, at the header's right end.
     actions = actions_column.container(
-        horizontal=True, horizontal_alignment="right", gap="small", key="chat-actions"
+        horizontal=True, horizontal_alignment="right", gap="xsmall", key="chat-actions"
     )
     actions.button(
         "Unpin" if summary.pinned else "Pin",

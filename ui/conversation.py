@@ -113,7 +113,7 @@ def show_message(
         vertical_alignment="center",
         key=f"message-actions-{message.id}",
     )
-    row.caption(message_time(message.created_at, zone, utcnow()))
+    row.caption(message_time(message.created_at, zone, utcnow()), width="content")
     if store is None:
         return
     if not actions:
