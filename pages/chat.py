@@ -218,9 +218,9 @@ retried = (
     last is not None
     and model_problem is None
     and not answering
-    and retry_slot.button(
-        "Retry", icon=":material/refresh:", key=RETRY_KEY, help="Answer the last message again"
-    )
+    # No tooltip: shown after a click while the mouse stays, it covered the answer's version
+    # arrows right above.
+    and retry_slot.button("Retry", icon=":material/refresh:", key=RETRY_KEY)
 )
 
 if model_problem:
