@@ -375,7 +375,10 @@ def answer_text(
             if cost is not None:
                 cost.answer_tokens = answer_tokens("".join(parts))
             if finished or parts:
-                keep("".join(parts), finished)
+                # Complete once the model said so, even when the stream was closed after that
+                # (a click landing as the page takes Stop away), unless cut to the limit.
+                complete = finished or (ended_by_model and length < MAX_CONTENT_CHARS)
+                keep("".join(parts), complete)
         finally:
             # Close the model's stream now rather than whenever the garbage collector finds
             # it, so its connection is released on this rerun and no part of it runs later.

@@ -105,7 +105,8 @@ def _leave_page(url: str, words: str) -> NoReturn:
 def _forget_sign_in() -> None:
     # A temporary chat is its user's alone: it goes with the sign-in, not to the next one.
     end_temporary_chat()
-    for key in (ACCOUNT_KEY, SIGN_IN_KEY, HANDOVER_KEY):
+    # So does a deleted chat's copy kept for Undo (ui/deleting.py).
+    for key in (ACCOUNT_KEY, SIGN_IN_KEY, HANDOVER_KEY, "deleted_chat"):
         st.session_state.pop(key, None)
     for key in ("name", "username", "authentication_status", "email", "roles"):
         st.session_state[key] = None

@@ -259,6 +259,21 @@ def test_the_end_of_an_answer_is_said_before_the_answer_is_stored(store: ChatSto
     ]
 
 
+def test_an_answer_closed_after_the_model_said_it_was_done_is_stored_complete(
+    store: ChatStore,
+) -> None:
+    chain = build_chain(model("The JVM runs bytecode."), store)
+    reply = stream(chain, store, "s1", "What is jvm?")
+    for piece in reply:
+        if piece == "":
+            reply.close()  # a click's rerun stops the run right as Stop is taken away
+            break
+    assert stored(store, "user1", "s1") == [
+        ("human", "What is jvm?", "complete"),
+        ("ai", "The JVM runs bytecode.", "complete"),
+    ]
+
+
 def test_a_model_failing_mid_stream_keeps_the_question_and_the_partial_answer(
     store: ChatStore,
 ) -> None:
