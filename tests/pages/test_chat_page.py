@@ -4,6 +4,9 @@ only that user's chats; Retry answers again without a second copy of the questio
 
 from __future__ import annotations
 
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button as ButtonElement
+
 from accounts import Account
 from memory import DEFAULT_ABILITY, MAX_CONTENT_CHARS, ChatStore
 from tests.pages.app_driver import (
@@ -20,6 +23,7 @@ from tests.pages.app_driver import (
     transcript,
 )
 from tests.support.openai_stub import NORMAL, SERVER_ERROR, OpenAIStub
+from ui.deleting import UNDO_BUTTON_KEY
 from ui.text import plain
 
 
@@ -250,19 +254,24 @@ def test_deleting_a_chat_asks_first_then_removes_it_and_only_it(
     assert len(stored(store, bob, pasta)) == 2
 
 
-def undo_button(at):
-    return [b for b in at.main.button if b.key == "undo-delete-button"]
+def undo_button(at: AppTest) -> list[ButtonElement]:
+    return [b for b in at.main.button if b.key == UNDO_BUTTON_KEY]
+
+
+def deleted_from_its_header(store: ChatStore, user: Account) -> tuple[str, AppTest]:
+    """A chat of `user` opened, then deleted with its header's Delete: its id, and the page."""
+    jvm = stored_chat(store, user, "What is jvm?")
+    at = signed_in(user.username)
+    at.query_params["session"] = jvm
+    at = at.run()
+    [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
+    return jvm, popover.button[0].click().run()
 
 
 def test_undo_after_a_delete_brings_the_chat_back_open_with_its_messages(
     store: ChatStore, bob: Account
 ) -> None:
-    jvm = stored_chat(store, bob, "What is jvm?")
-    at = signed_in("bob")
-    at.query_params["session"] = jvm
-    at = at.run()
-    [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
-    at = popover.button[0].click().run()
+    jvm, at = deleted_from_its_header(store, bob)
     assert "“What is jvm?” was deleted." in [shown(info.value) for info in at.info]
     [undo] = undo_button(at)
     assert undo.label.startswith("Undo (")
@@ -280,12 +289,7 @@ def test_undo_after_a_delete_brings_the_chat_back_open_with_its_messages(
 def test_undo_too_late_says_so_and_brings_nothing_back(
     store: ChatStore, bob: Account, monkeypatch
 ) -> None:
-    jvm = stored_chat(store, bob, "What is jvm?")
-    at = signed_in("bob")
-    at.query_params["session"] = jvm
-    at = at.run()
-    [popover] = [p for p in blocks_of_type(at, "popover") if p.proto.popover.label == "Delete"]
-    at = popover.button[0].click().run()
+    jvm, at = deleted_from_its_header(store, bob)
     [undo] = undo_button(at)
     # The notice is drawn; the time runs out before the click reaches the server.
     monkeypatch.setattr("memory.deleted.UNDO_SECONDS", 0.0)
