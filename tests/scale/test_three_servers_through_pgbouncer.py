@@ -70,13 +70,6 @@ def servers(
             server.stop()
 
 
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    opened = browser.new_context(viewport={"width": 1280, "height": 860})
-    yield opened
-    opened.close()
-
-
 def test_a_user_moves_across_three_servers_through_pgbouncer_and_keeps_one_history(
     servers: list[RunningApp], context: BrowserContext, browser: Browser, direct_url: str
 ) -> None:
