@@ -35,7 +35,7 @@ TABLES = {
 # What 0004 adds: tables, and a column and index on login_failures.
 NEW_IN_0004 = {"sign_ins", "known_browsers"}
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-HEAD = "0014"
+HEAD = "0015"
 ACCOUNTS_TABLES = {
     model.__tablename__
     for model in (
@@ -681,5 +681,31 @@ def test_0014_gives_the_audited_read_its_own_role_and_downgrades_to_0013(
 
     migrate(engine)
     assert _audited_policies(engine) == audited_by_the_auditor
+    assert version(engine) == HEAD
+    dispose_engine(postgres_url)
+
+
+def _restrictive_policies(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT tablename, roles::TEXT[] FROM pg_policies "
+                "WHERE permissive = 'RESTRICTIVE' ORDER BY tablename"
+            )
+        ).all()
+    return {table: list(roles) for table, roles in rows}
+
+
+def test_0015_holds_the_auditor_to_its_audit_and_downgrades_to_0014(postgres_url: str) -> None:
+    engine = get_engine(postgres_url)
+    migrate(engine)
+    held = {"chat_messages": ["chat_auditor"], "chat_sessions": ["chat_auditor"]}
+    assert _restrictive_policies(engine) == held
+
+    downgrade(engine, "0014")
+    assert _restrictive_policies(engine) == {}
+
+    migrate(engine)
+    assert _restrictive_policies(engine) == held
     assert version(engine) == HEAD
     dispose_engine(postgres_url)

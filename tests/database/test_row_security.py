@@ -1,4 +1,4 @@
-"""PostgreSQL's row-level security (migrations 0013 and 0014), on a real server, as the role the app
+"""PostgreSQL's row-level security (migrations 0013 to 0015), on a real server, as the role the app
 itself connects as: the database refuses what the application must never do."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 import accounts
 import audit
-from database import get_engine, utcnow
+from database import get_engine, migrate, utcnow
 from database.engine import dispose_engine
 from database.row_security import (
     AUDITOR_ROLE,
@@ -23,6 +23,7 @@ from database.row_security import (
     act_for,
     bypass_reasons,
     check_app_role,
+    grant_app_role,
     reading_for,
 )
 from memory import ChatStore
@@ -407,3 +408,49 @@ def test_the_stores_reads_keep_psycopgs_prepared_statements(
         assert any("set_config('app.user_id'" in statement for statement in prepared), prepared
     finally:
         one_connection.dispose()
+
+
+def test_the_auditors_role_naming_a_user_without_an_audit_row_sees_nothing(
+    app_engine: Engine,
+) -> None:
+    # Migration 0015: the owner policy opens nothing to the auditor's role. Taken by hand, with
+    # bob named and no audit row, it reads none of bob's rows.
+    with app_engine.connect() as conn:
+        act_for(conn, "bob")
+        conn.execute(text(f"SET LOCAL ROLE {AUDITOR_ROLE}"))
+        assert conn.scalar(text("SELECT count(*) FROM chat_messages")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM chat_sessions")) == 0
+
+
+def test_another_databases_app_role_cannot_read_here_through_the_auditors_role(
+    postgres_cluster: PostgresCluster, app_engine: Engine
+) -> None:
+    # chat_auditor is the cluster's: the app role of another database is a member too, and
+    # CONNECT is PUBLIC's. Even with a real, fresh audit row of this database's admin named,
+    # it reads nothing here, while this database's own app role reads that chat.
+    admin = _admin(app_engine)
+    audit_id = _opening(app_engine, admin.id, "bob", "same")
+    superuser = f"host=127.0.0.1 port={postgres_cluster.port} user=postgres dbname=postgres"
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS neighbour_app")
+        conn.execute("CREATE ROLE neighbour_app LOGIN NOSUPERUSER NOBYPASSRLS")
+    neighbour_db = postgres_cluster.create_database()
+    neighbour_owner = get_engine(neighbour_db)
+    try:
+        migrate(neighbour_owner)
+        grant_app_role(neighbour_owner, "neighbour_app")
+        audited = "SELECT set_config('app.user_id', %s, true), set_config('app.audit_id', %s, true)"
+        for role, seen in (("neighbour_app", 0), (APP_ROLE, 2)):
+            with psycopg.connect(
+                f"host=127.0.0.1 port={postgres_cluster.port} user={role} "
+                f"dbname={app_engine.url.database}"
+            ) as conn:
+                conn.execute(audited, (admin.id, str(audit_id)))
+                conn.execute(f"SET LOCAL ROLE {AUDITOR_ROLE}")
+                count = conn.execute("SELECT count(*) FROM chat_messages").fetchone()
+                assert count == (seen,), role
+    finally:
+        dispose_engine(neighbour_db)
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{make_url(neighbour_db).database}"')
+            conn.execute("DROP ROLE neighbour_app")
