@@ -41,6 +41,7 @@ import settings
 import sso
 from accounts import Account, AccountError
 from database import utcnow
+from ui.scroll import quiet_hidden_frames
 from ui.temporary_chat import end_temporary_chat
 from web.routes import ERROR_NOTICES, HANDOVER_PATH, NOTICES, SIGNED_OUT_PATH
 from web.sign_in_cookies import auth_cookie_name, browser_cookie_name, sign_in_days
@@ -260,6 +261,7 @@ def sign_in_page(engine: Engine) -> st.Page:
             # `logout` makes the authenticator skip its own cookie, which this app never sets.
             st.session_state["logout"] = True
         _draw_sign_in(engine, authenticator, outcome, config if methods.sso else None)
+        quiet_hidden_frames()
 
     return st.Page(draw, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)
 
@@ -307,7 +309,7 @@ def _draw_sign_in(
     state = st.session_state
     _, column, _ = st.columns([1, 2, 1])
     with column:
-        st.title("Chat")
+        st.title("Chat", anchor=False)
         _show_notice()
         if single_sign_on is not None:
             _draw_single_sign_on(single_sign_on, alone=authenticator is None)

@@ -37,3 +37,9 @@ def keep_turn_in_view(*, new_turn: bool, chat: str | None = None) -> None:
         default=None,
         tab_index=-1,
     )
+
+
+def quiet_hidden_frames() -> None:
+    """On a page without a chat (sign-in): draw the component only to keep frames nobody can
+    see, such as the sign-in cookie manager's, out of the keyboard's Tab order."""
+    _turn_in_view(follows=False, key=COMPONENT_KEY, default=None, tab_index=-1)

@@ -1,6 +1,8 @@
 """The app's own look on every page, as an inline style (which the page's policy allows and
 which loads nothing): captions dark enough to read (WCAG AA, 4.5:1, on white and on the
-sidebar's grey), and a focus ring of 2 px on every control, text fields included."""
+sidebar's grey), a focus ring of 2 px on every control, text fields included, and no
+"link to heading" on a form's title: a focus stop on the way to its first field that nobody
+needs (the sign-in form's title is streamlit-authenticator's own heading)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ _STYLE = """<style>
 input:focus-visible, textarea:focus-visible, [data-baseweb="input"]:focus-within,
 [data-baseweb="textarea"]:focus-within, [data-testid="stChatInput"]:focus-within {
   outline: 2px solid rgb(49, 51, 63); outline-offset: 1px; }
+[data-testid="stForm"] [data-testid="stHeaderActionElements"] { display: none; }
 button:focus-visible, a:focus-visible, [role="tab"]:focus-visible, summary:focus-visible {
   outline: 2px solid rgb(49, 51, 63); outline-offset: 2px; }
 </style>"""

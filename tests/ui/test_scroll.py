@@ -53,3 +53,17 @@ def test_the_component_document_has_no_inline_script() -> None:
         name = re.search(r'src="([^"]+)"', attributes).group(1)
         assert (ASSETS / name).is_file()
     assert (ASSETS / "follow.js").is_file()
+
+
+def _sign_in_like_page() -> None:
+    from ui.scroll import quiet_hidden_frames
+
+    quiet_hidden_frames()
+
+
+def test_a_page_without_a_chat_draws_the_component_only_to_quiet_hidden_frames() -> None:
+    app = AppTest.from_function(_sign_in_like_page).run()
+    [element] = app.get("component_instance")
+    assert element.key == COMPONENT_KEY
+    assert json.loads(element.proto.json_args)["follows"] is False
+    assert element.proto.tab_index == -1

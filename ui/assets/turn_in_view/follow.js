@@ -213,7 +213,35 @@
     focusChatBox();
   }
 
+  // A frame nobody can see (streamlit-authenticator's cookie manager is one, 0 px high)
+  // must not be a stop for the keyboard: Tab would vanish into it on the way to the form.
+  function quietHiddenFrames() {
+    var all = document.querySelectorAll("iframe:not([tabindex='-1'])");
+    for (var i = 0; i < all.length; i++) {
+      var box = all[i].getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) all[i].setAttribute("tabindex", "-1");
+    }
+  }
+
+  // The chat box is disabled while an answer streams, and the browser drops the focus it had
+  // to the page's body. When the box comes back, so does the focus, unless the user has put
+  // it somewhere else meanwhile.
+  var boxWasDisabled = false;
+  function refocusAfterTheAnswer() {
+    var box = document.querySelector(CHAT_BOX);
+    if (!box) return;
+    var current = document.activeElement;
+    if (boxWasDisabled && !box.disabled && (!current || current === document.body)) {
+      if (!NARROW.matches && !window.matchMedia("(pointer: coarse)").matches) {
+        box.focus({ preventScroll: true });
+      }
+    }
+    boxWasDisabled = box.disabled;
+  }
+
   function tick() {
+    quietHiddenFrames();
+    refocusAfterTheAnswer();
     if (!bind()) {
       show(false); // a page of the app without a chat: its own kind of scroll container
       return;
@@ -273,8 +301,11 @@
 
   window.turnInView = {
     // Called by frame.js on each render of the component: `turn` is a new token in the run
-    // that sends a message, else null.
-    render: function (frame, turn, chat) {
+    // that sends a message, else null. A page without a chat draws it with `follows` false:
+    // there it only keeps invisible frames out of the keyboard's way.
+    render: function (frame, turn, chat, follows) {
+      quietHiddenFrames();
+      if (follows === false) return;
       if (frame && frames.indexOf(frame) < 0) frames.push(frame);
       if (chat && chat !== lastChat) {
         lastChat = chat;

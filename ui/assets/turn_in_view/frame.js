@@ -51,8 +51,9 @@
     var args = data.args || {};
     var turn = typeof args.turn === "string" ? args.turn : null;
     var chat = typeof args.chat === "string" ? args.chat : null;
+    var follows = args.follows !== false;
     withController(function (controller) {
-      controller.render(frame, turn, chat);
+      controller.render(frame, turn, chat, follows);
     });
   });
   page.postMessage(
