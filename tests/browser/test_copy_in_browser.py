@@ -19,16 +19,19 @@ def test_copy_puts_a_messages_own_text_in_the_clipboard(app: RunningApp, browser
         sign_up(page, app.url, "copier", PASSWORD)
         send(page, "Say **bold** things")
         messages = page.get_by_test_id("stChatMessage")
-        copies = page.get_by_role("button", name="Copy message")
-        expect(copies).to_have_count(2)
+        expect(page.get_by_role("button", name="Copy message")).to_have_count(2)
+        copies = page.locator(".copy-message")
 
         messages.nth(1).hover()
         copies.nth(1).click()
 
         expect(copies.nth(1)).to_have_text("Copied")
+        # What a screen reader reads on the focused button changes with it.
+        expect(copies.nth(1)).to_have_accessible_name("Copied")
         assert page.evaluate("() => navigator.clipboard.readText()") == "Echo: Say bold things"
         copies.nth(0).click()
         assert page.evaluate("() => navigator.clipboard.readText()") == "Say bold things"
         expect(copies.nth(1)).to_have_text("Copy", timeout=5_000)
+        expect(copies.nth(1)).to_have_accessible_name("Copy message")
     finally:
         context.close()

@@ -25,6 +25,7 @@ from tests.browser.conftest import (
 )
 
 LONG = 60_000  # ms, for a loaded machine
+ANSWER = "Echo: And a warm drink?"  # the stub model's answer to the second turn
 
 FOCUS_JS = """() => {
   const el = document.activeElement;
@@ -126,6 +127,11 @@ def test_sign_in_send_switch_chats_and_sign_out_by_keyboard_alone(
     expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=LONG)
     settle(page)
     expect(_chat_box(page)).to_be_focused(timeout=10_000)
+    # Streamlit has no aria-live of its own: the app's status region tells a screen reader the
+    # whole answer once it is complete.
+    status = page.get_by_role("status").filter(has_text=ANSWER)
+    expect(status).to_have_attribute("aria-live", "polite")
+    expect(status).to_have_text(ANSWER)
     screenshot(page, "keyboard-switched-chat")
 
     _tab_until(

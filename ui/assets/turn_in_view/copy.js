@@ -26,7 +26,7 @@
     return block ? block.innerText.trim() : "";
   }
 
-  function copyText(text) {
+  function copyText(text, button) {
     if (navigator.clipboard && window.isSecureContext) {
       return navigator.clipboard.writeText(text);
     }
@@ -40,14 +40,17 @@
     area.select();
     var copied = document.execCommand("copy");
     area.remove();
+    button.focus({ preventScroll: true }); // selecting the text took the keyboard's place
     return copied ? Promise.resolve() : Promise.reject(new Error("copy refused"));
   }
 
+  // The label is what a screen reader reads on the focused button: it changes with the text.
   function say(button, label) {
     button.textContent = label;
+    button.setAttribute("aria-label", label === "Copy" ? "Copy message" : label);
     clearTimeout(button.copyTimer);
     button.copyTimer = setTimeout(function () {
-      button.textContent = "Copy";
+      say(button, "Copy");
     }, DONE_MS);
   }
 
@@ -59,7 +62,7 @@
     button.textContent = "Copy";
     button.setAttribute("aria-label", "Copy message");
     button.addEventListener("click", function () {
-      copyText(textOf(message)).then(
+      copyText(textOf(message), button).then(
         function () {
           say(button, "Copied");
         },
@@ -76,9 +79,16 @@
     for (var i = 0; i < messages.length; i++) addButton(messages[i]);
   }
 
-  var sheet = new CSSStyleSheet();
-  sheet.replaceSync(STYLE);
-  document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+  // Before Safari 16.4 no constructed sheets: a <style> element (inline styles are allowed).
+  if ("adoptedStyleSheets" in document && window.CSSStyleSheet) {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+  } else {
+    var element = document.createElement("style");
+    element.textContent = STYLE;
+    document.head.appendChild(element);
+  }
   new MutationObserver(addButtons).observe(document.body, { childList: true, subtree: true });
   addButtons();
 })();

@@ -1,6 +1,7 @@
 // Keeps the end of the chat in view (ui/scroll.py), in the app's page itself; loaded once by
-// frame.js from the app's own origin. It never reads or writes message text: it measures the
-// scroll container and adds one button of its own.
+// frame.js from the app's own origin. It measures the scroll container and adds one button of
+// its own; the only message text it touches is the newest answer, which it hands to a screen
+// reader's status region in this same page once the answer is complete.
 //
 // - A new turn (the run that sends a message) scrolls to the end and follows it as the answer
 //   streams in.
@@ -135,13 +136,23 @@
     ".turn-in-view-jump:hover{background:var(--turn-in-view-hover)}" +
     ".turn-in-view-jump:focus{outline:none}" +
     ".turn-in-view-jump:focus-visible{outline:2px solid var(--turn-in-view-fg);" +
-    "outline-offset:2px}";
+    "outline-offset:2px}" +
+    // Heard, not seen: the usual visually hidden box.
+    ".turn-in-view-status{position:absolute;width:1px;height:1px;margin:-1px;padding:0;" +
+    "overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}";
 
   function addStyle() {
-    // A constructed style sheet: no <style> element, nothing for a CSP to refuse.
-    var sheet = new CSSStyleSheet();
-    sheet.replaceSync(STYLE);
-    document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+    // A constructed style sheet where the browser has them; before Safari 16.4, a <style>
+    // element (the page's policy allows inline styles, which Streamlit itself needs).
+    if ("adoptedStyleSheets" in document && window.CSSStyleSheet) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(STYLE);
+      document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+      return;
+    }
+    var element = document.createElement("style");
+    element.textContent = STYLE;
+    document.head.appendChild(element);
   }
 
   function themed(el) {
@@ -223,16 +234,43 @@
     }
   }
 
+  // Streamlit lets a page set no aria-live of its own, and an answer announced word by word
+  // as it streams would be noise. So a polite status region outside Streamlit's tree says
+  // "Writing an answer" while the chat box is away, and the whole answer once it is back.
+  var ANSWER = '[data-testid="stChatMessageContent"][aria-label="Chat message from assistant"]';
+  var ANSWER_TEXT = '[data-testid="stMarkdownContainer"]';
+  var status = null;
+  function announce(words) {
+    if (!status || !status.isConnected) {
+      status = document.createElement("div");
+      status.className = "turn-in-view-status";
+      status.setAttribute("role", "status");
+      status.setAttribute("aria-live", "polite");
+      document.body.appendChild(status);
+    }
+    status.textContent = words;
+  }
+
+  function newestAnswer() {
+    var answers = document.querySelectorAll(ANSWER);
+    if (!answers.length) return "";
+    var text = answers[answers.length - 1].querySelector(ANSWER_TEXT);
+    return text ? text.innerText.trim() : "";
+  }
+
   // The chat box is disabled while an answer streams, and the browser drops the focus it had
   // to the page's body. When the box comes back, so does the focus, unless the user has put
   // it somewhere else meanwhile.
   var boxWasDisabled = false;
-  function refocusAfterTheAnswer() {
+  function afterTheAnswer() {
     var box = document.querySelector(CHAT_BOX);
     if (!box) return;
-    var current = document.activeElement;
-    if (boxWasDisabled && !box.disabled && (!current || current === document.body)) {
-      if (!NARROW.matches && !window.matchMedia("(pointer: coarse)").matches) {
+    if (box.disabled && !boxWasDisabled) announce("Writing an answer\u2026");
+    if (boxWasDisabled && !box.disabled) {
+      announce(newestAnswer());
+      var current = document.activeElement;
+      var touch = NARROW.matches || window.matchMedia("(pointer: coarse)").matches;
+      if (!touch && (!current || current === document.body)) {
         box.focus({ preventScroll: true });
       }
     }
@@ -241,7 +279,7 @@
 
   function tick() {
     quietHiddenFrames();
-    refocusAfterTheAnswer();
+    afterTheAnswer();
     if (!bind()) {
       show(false); // a page of the app without a chat: its own kind of scroll container
       return;
