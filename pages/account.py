@@ -23,7 +23,7 @@ if account.display_name:
     st.text(f"Display name: {account.display_name}")
 st.caption(f"Role: {account.role} · member since {account.created_at:%Y-%m-%d}")
 
-st.subheader("Where you are signed in")
+st.header("Where you are signed in")
 this_device = st.session_state.get(SIGN_IN_KEY)
 for device in accounts.list_sign_ins(engine, user_id=account.id):
     about, action = st.columns([4, 1], vertical_alignment="center")
@@ -46,7 +46,7 @@ provider = sso.oidc_settings()
 open_to_provider = sso.sign_in_methods(engine, sso_configured=provider is not None).sso
 identities = sso.identities_of(engine, user_id=account.id)
 if identities or open_to_provider:
-    st.subheader("How you sign in")
+    st.header("How you sign in")
     # Sent back here by the app's own route after linking: only its words, looked up by key.
     notice = st.query_params.get("notice", "")
     if notice == LINKED_NOTICE:
@@ -65,7 +65,7 @@ if identities or open_to_provider:
             link_provider_account(provider)
 
 if accounts.has_password(engine, user_id=account.id):
-    st.subheader("Change password")
+    st.header("Change password")
     new_password_form(
         engine,
         account,

@@ -201,7 +201,7 @@ with users_tab:
             engine, admin, target, about=about, tabs_key=TABS_KEY, owner_key=OWNER_KEY
         )
 
-    st.subheader("Create accounts from a CSV file")
+    st.header("Create accounts from a CSV file")
     issued = st.session_state.get(ISSUED_KEY)
     # Only the admin who made them sees them, even if another signs in in this browser session.
     if issued is not None and issued[0] == admin.id:
@@ -365,7 +365,7 @@ with histories_tab:
                     if chat is None:
                         st.info("This chat was deleted meanwhile.")
                     else:
-                        st.subheader(plain(chat.title or "New chat"))
+                        st.header(plain(chat.title or "New chat"))
                         st.caption(f"Assistant specialized in {plain(chat.ability)}")
                     # Every version is shown: what the chat holds, not only what its owner
                     # sees now.
@@ -458,9 +458,9 @@ with usage_tab:
         st.caption(f"Model unavailable: {error.user_message}")
     per_day = pd.DataFrame(messages_per_day(store, days=30), columns=["day", "messages"])
     active = pd.DataFrame(active_users_per_day(store, days=30), columns=["day", "active users"])
-    st.subheader("Messages per day (30 days)")
+    st.header("Messages per day (30 days)")
     st.altair_chart(usage_chart(per_day, "messages", "bar"), width="stretch")
-    st.subheader("Active users per day (30 days)")
+    st.header("Active users per day (30 days)")
     st.altair_chart(usage_chart(active, "active users", "line"), width="stretch")
 
 with quotas_tab:
@@ -513,7 +513,7 @@ with quotas_tab:
             **subject,
         )
 
-    st.subheader("Default, for every user without limits of their own")
+    st.header("Default, for every user without limits of their own")
     before = default_limits(engine)
     chosen = limits_form("default_quota", before, unset="no limit", submit="Save default")
     if chosen is not None:
@@ -526,7 +526,7 @@ with quotas_tab:
             st.session_state[QUOTA_NOTICE_KEY] = "Default quota saved."
             st.rerun()
 
-    st.subheader("One user's own limits")
+    st.header("One user's own limits")
     target = account_named("Username", key="quota_user")
     if target is not None:
         status = todays_use(engine, [target.id])[target.id]

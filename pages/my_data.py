@@ -21,7 +21,7 @@ engine = store.engine
 
 st.title("My data")
 
-st.subheader("Who opened my chats")
+st.header("Who opened my chats")
 views = audit.list_events(
     engine, subject_user_id=account.id, action=audit.HISTORY_VIEWED, limit=200
 )
@@ -53,7 +53,7 @@ if views:
 else:
     st.write("No administrator has opened your chats.")
 
-st.subheader("Download my chats")
+st.header("Download my chats")
 # Served by the app's own route to this browser's sign-in alone, never from a shared /media/ URL.
 left, right = st.columns(2)
 left.link_button(
@@ -63,7 +63,7 @@ right.link_button(
     "All chats as Markdown (readable)", MY_CHATS_MARKDOWN_PATH, icon=":material/download:"
 )
 
-st.subheader("Import chats")
+st.header("Import chats")
 limits = import_limits()
 st.caption(
     f"Up to {limits.max_bytes // (1024 * 1024):,} MB and {limits.max_messages:,} messages per "
@@ -85,7 +85,7 @@ with st.form("import", clear_on_submit=True):
         else:
             st.success(f"Imported {counted(imported, 'chat')}.")
 
-st.subheader("Delete my account")
+st.header("Delete my account")
 st.write(
     "This deletes your account and every chat and message, at once and for good. The audit log "
     "keeps only ids and times of past events, never content."

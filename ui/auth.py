@@ -320,7 +320,9 @@ def _draw_sign_in(
         can_sign_up = first_account or accounts.signup_enabled(engine)
         tabs = ["Sign in", "Create account"] if can_sign_up else ["Sign in"]
         sign_in_tab, *sign_up_tab = st.tabs(tabs)
-        with sign_in_tab:
+        # The tab names the form: its own heading (streamlit-authenticator's h3, a level
+        # skipped under the page's h1) is hidden by ui/style.py.
+        with sign_in_tab, st.container(key="sign-in-form"):
             try:
                 authenticator.login(
                     location="main",
