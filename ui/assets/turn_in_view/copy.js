@@ -19,7 +19,9 @@
     ".copy-message:hover{border-color:rgba(49,51,63,.35)}" +
     ".copy-message:focus{outline:none}" +
     ".copy-message:focus-visible{outline:2px solid rgb(49,51,63);outline-offset:2px}" +
-    "[data-testid=stChatMessage]{position:relative}";
+    // Room on the right for the button, so that it never lies over the text (on a phone
+    // the text reaches the button's corner).
+    "[data-testid=stChatMessage]{position:relative;padding-right:4rem}";
 
   function textOf(message) {
     var block = message.querySelector(TEXT);
