@@ -108,8 +108,15 @@ def send_what_was_asked(
 ) -> Sending:
     """Store what this run was asked to answer, counted on today's quota first. A refused
     question goes back in the chat box (the page reruns)."""
+    # Read (and so taken) whatever the run was asked, before any branch: a queued question or
+    # Retry left for a later run would be sent unasked.
+    question = _typed_question()
+    retry = retry_asked() and question is None
     edit = take_edit_request(session_id)
     if edit is not None:
+        if question is not None:
+            # Typed while the edit was saved: it waits for the edit's answer, then is sent.
+            st.session_state[QUEUED_KEY] = question
         return _send_edit(
             store,
             account,
@@ -119,8 +126,6 @@ def send_what_was_asked(
             zone=zone,
             model_problem=model_problem,
         )
-    question = _typed_question()
-    retry = question is None and retry_asked()
     if question is None and not retry:
         return Sending()
     if question is not None and len(question) > MAX_CONTENT_CHARS:
@@ -133,7 +138,11 @@ def send_what_was_asked(
             text_back=question,
         )
     if model_problem:
-        return Sending(asked=True)  # the page says why the model cannot answer; the box is disabled
+        # The page says why the model cannot answer, and the box is disabled; a question typed
+        # before that was known goes back in it.
+        if question is not None:
+            give_back("The model cannot answer now, so your message was not sent.", question)
+        return Sending(asked=True)
     try:
         # Retry's own question is counted when its turn is settled: here the system line.
         reservation = admit(account, question or "", ability=ability, zone=zone)

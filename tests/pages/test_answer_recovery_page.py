@@ -13,9 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from accounts import Account
 from database.engine import dispose_engine
+from llm import stop_default_model
 from memory import ChatStore, open_store
 from tests.pages.app_driver import button, errors, send, signed_in, titles, transcript
 from tests.support.openai_stub import HANG, NORMAL, SERVER_ERROR, OpenAIStub
+from ui.resources import chat_model
 from ui.sending import ANSWER_NOT_SAVED
 
 QUESTION = "What is a jvm?"
@@ -117,3 +119,27 @@ def test_the_database_gone_while_the_answer_is_saved_shows_the_title_the_notice_
     # Readers were never locked out: the page showed the chat as stored at once.
     expect_the_stored_chat_with_its_notice_and_retry(at, ANSWER_NOT_SAVED)
     retry_answers(at, lockable_store, bob, model)
+
+
+def test_a_question_sent_as_the_model_becomes_unusable_goes_back_in_the_box(
+    store: ChatStore, model: OpenAIStub, bob: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import settings
+
+    at = signed_in("bob")
+    # The model's settings break while the page is open (its process restarts on them).
+    monkeypatch.setenv("MODEL_TIMEOUT_SECONDS", "soon")
+    settings.reload()
+    chat_model.clear()
+    stop_default_model()
+
+    at.chat_input[0].set_value(QUESTION)
+    at = at.run()
+
+    assert not at.exception
+    assert any("MODEL_TIMEOUT_SECONDS" in error for error in errors(at)), errors(at)
+    assert any("your message was not sent" in error for error in errors(at)), errors(at)
+    [box] = at.chat_input
+    assert box.proto.value == QUESTION and box.proto.disabled
+    assert model.prompts == []
+    assert store.list_sessions(bob.id) == []

@@ -11,6 +11,8 @@ from memory import ChatStore
 from memory.models import ChatMessage
 from tests.pages.app_driver import button, errors, page_text, send, signed_in, transcript
 from tests.support.openai_stub import OpenAIStub
+from ui.conversation import EDIT_REQUEST_KEY
+from ui.sending import QUEUED_KEY, QUEUED_RETRY_KEY
 
 
 def question_ids(store: ChatStore, user: Account, session_id: str) -> list[int]:
@@ -92,3 +94,29 @@ def test_a_temporary_chat_answers_and_remembers_but_stores_nothing(
     assert "temporary" not in at.query_params
     at = button(at, "Temporary chat").click().run()
     assert transcript(at) == []
+
+
+def test_a_run_that_brings_an_edit_and_a_question_answers_both_and_retries_nothing(
+    store: ChatStore, model: OpenAIStub, bob: Account
+) -> None:
+    # The state a run can meet when an edit is saved as a question arrives, with a Retry left
+    # queued by an earlier run: the edit is answered, then the question; the stale Retry is
+    # dropped, not sent later unasked.
+    at = send(signed_in("bob"), "What is jvm?")
+    session_id = at.query_params["session"]
+    [question] = question_ids(store, bob, session_id)
+
+    at.session_state[EDIT_REQUEST_KEY] = (session_id, question, "What is jdk?")
+    at.session_state[QUEUED_KEY] = "And the heap?"
+    at.session_state[QUEUED_RETRY_KEY] = True
+    before = len(model.prompts)
+    at = at.run()
+
+    assert not at.exception
+    expected = ["What is jdk?", "Echo: What is jdk?", "And the heap?", "Echo: And the heap?"]
+    assert [m.content for m in store.load_messages(bob.id, session_id)] == expected
+    # The model was asked the two, and no Retry of the last one.
+    assert len(model.prompts) == before + 2
+    at = at.run()
+    assert len(model.prompts) == before + 2
+    assert [m.content for m in store.load_messages(bob.id, session_id)] == expected
