@@ -94,7 +94,7 @@ except StoreUnavailable:
 render_session_sidebar(store, account, session_id, zone=zone)
 show_model_and_quota()
 answering = sending.answering
-show_undo_notice(store)
+show_undo_notice(store, account.id)
 show_phone_layout()
 
 # Header: a new chat asks for the assistant's specialty; a stored one can be renamed or deleted.

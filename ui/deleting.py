@@ -81,9 +81,16 @@ def _undo_notice(store: ChatStore) -> None:
     row.button(f"Undo ({left:.0f} s)", icon=":material/undo:", key=UNDO_BUTTON_KEY)
 
 
-def show_undo_notice(store: ChatStore) -> None:
-    """At the top of the chat page: Undo for a chat just deleted, or why Undo failed."""
+def show_undo_notice(store: ChatStore, user_id: str) -> None:
+    """At the top of the chat page: Undo for a chat `user_id` just deleted, or why Undo
+    failed."""
     if problem := st.session_state.pop(UNDO_PROBLEM_KEY, None):
         st.error(problem)
-    if DELETED_KEY in st.session_state:
+    deleted: DeletedChat | None = st.session_state.get(DELETED_KEY)
+    if deleted is not None and deleted.user_id != user_id:
+        # Sign-out drops the copy; should another account ever meet one in this browser
+        # session, it is neither shown nor restorable by it.
+        st.session_state.pop(DELETED_KEY, None)
+        return
+    if deleted is not None:
         _undo_notice(store)

@@ -9,6 +9,7 @@ from streamlit.testing.v1.element_tree import Button as ButtonElement
 
 from accounts import Account
 from memory import DEFAULT_ABILITY, MAX_CONTENT_CHARS, ChatStore
+from memory.deleted import delete_chat
 from tests.pages.app_driver import (
     blocks_of_type,
     button,
@@ -23,7 +24,7 @@ from tests.pages.app_driver import (
     transcript,
 )
 from tests.support.openai_stub import NORMAL, SERVER_ERROR, OpenAIStub
-from ui.deleting import UNDO_BUTTON_KEY
+from ui.deleting import DELETED_KEY, UNDO_BUTTON_KEY
 from ui.text import plain
 
 
@@ -299,6 +300,21 @@ def test_undo_too_late_says_so_and_brings_nothing_back(
     assert any("too late" in error for error in errors(at))
     assert store.get_session(bob.id, jvm) is None
     assert undo_button(at) == []
+
+
+def test_another_accounts_deleted_chat_in_the_session_is_neither_offered_nor_restored(
+    store: ChatStore, bob: Account, cleo: Account
+) -> None:
+    jvm = stored_chat(store, bob, "What is jvm?")
+    bobs_copy = delete_chat(store, bob.id, jvm)
+    at = signed_in("cleo")
+    at.session_state[DELETED_KEY] = bobs_copy
+
+    at = at.run()
+
+    assert undo_button(at) == [] and at.info.len == 0
+    assert DELETED_KEY not in at.session_state
+    assert store.get_session(bob.id, jvm) is None
 
 
 def test_search_lists_only_the_users_own_matching_chats(
