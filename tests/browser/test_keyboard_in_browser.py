@@ -75,6 +75,17 @@ def _chat_box(page: Page) -> Locator:
     return page.get_by_test_id("stChatInputTextArea")
 
 
+def _type_and_send(page: Page, text: str, *, messages_after: int) -> None:
+    """Type into the focused chat box, press Enter, and wait for the answer: the focus is
+    then back in the box."""
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(messages_after, timeout=LONG)
+    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=LONG)
+    settle(page)
+    expect(_chat_box(page)).to_be_focused(timeout=10_000)
+
+
 def test_sign_in_send_switch_chats_and_sign_out_by_keyboard_alone(
     page: Page, app: RunningApp
 ) -> None:
@@ -104,12 +115,7 @@ def test_sign_in_send_switch_chats_and_sign_out_by_keyboard_alone(
     expect(_chat_box(page)).to_be_focused(timeout=10_000)
     screenshot(page, "keyboard-signed-in")
 
-    page.keyboard.type("Hello from the keyboard")
-    page.keyboard.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=LONG)
-    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=LONG)
-    settle(page)
-    expect(_chat_box(page)).to_be_focused(timeout=10_000)
+    _type_and_send(page, "Hello from the keyboard", messages_after=2)
 
     # Backwards from the chat box, through the page, to the older chat in the sidebar.
     _tab_until(
@@ -121,12 +127,7 @@ def test_sign_in_send_switch_chats_and_sign_out_by_keyboard_alone(
     expect(_chat_box(page)).to_be_focused(timeout=10_000)
     # A second turn in the same chat: the box, disabled while the answer streamed, has the
     # focus back for the next question.
-    page.keyboard.type("And a warm drink?")
-    page.keyboard.press("Enter")
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(4, timeout=LONG)
-    expect(page.get_by_role("button", name="Retry")).to_be_visible(timeout=LONG)
-    settle(page)
-    expect(_chat_box(page)).to_be_focused(timeout=10_000)
+    _type_and_send(page, "And a warm drink?", messages_after=4)
     # Streamlit has no aria-live of its own: the app's status region tells a screen reader the
     # whole answer once it is complete.
     status = page.get_by_role("status").filter(has_text=ANSWER)

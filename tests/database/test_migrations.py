@@ -644,16 +644,20 @@ def test_0012_downgrade_disables_accounts_that_only_the_provider_could_sign_in(
     dispose_engine(database_url)
 
 
-def _audited_policies(engine: Engine) -> dict[str, list[str]]:
-    """Each audited-read policy and the roles it applies to (PUBLIC shows as "public")."""
+def _policy_roles(engine: Engine, where: str) -> dict[str, list[str]]:
+    """Each table's policy matching `where` and the roles it applies to (PUBLIC shows as
+    "public")."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT tablename, roles::TEXT[] FROM pg_policies "
-                "WHERE policyname LIKE '%\\_audited\\_read' ORDER BY tablename"
+                f"SELECT tablename, roles::TEXT[] FROM pg_policies WHERE {where} ORDER BY tablename"
             )
         ).all()
     return {table: list(roles) for table, roles in rows}
+
+
+def _audited_policies(engine: Engine) -> dict[str, list[str]]:
+    return _policy_roles(engine, "policyname LIKE '%\\_audited\\_read'")
 
 
 def _auditor_may_read(engine: Engine) -> bool:
@@ -686,14 +690,7 @@ def test_0014_gives_the_audited_read_its_own_role_and_downgrades_to_0013(
 
 
 def _restrictive_policies(engine: Engine) -> dict[str, list[str]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT tablename, roles::TEXT[] FROM pg_policies "
-                "WHERE permissive = 'RESTRICTIVE' ORDER BY tablename"
-            )
-        ).all()
-    return {table: list(roles) for table, roles in rows}
+    return _policy_roles(engine, "permissive = 'RESTRICTIVE'")
 
 
 def test_0015_holds_the_auditor_to_its_audit_and_downgrades_to_0014(postgres_url: str) -> None:
